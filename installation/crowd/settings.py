@@ -1,0 +1,37 @@
+"""Settings of participants, the collective mood, its mapping and the attract crowd."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config.fields import setting
+
+
+@dataclass(frozen=True)
+class CrowdSettings:
+    max_participants: int = setting(256, "most participants at once; newcomers beyond it are rejected", unit="count", lo=1, hi=10000)
+    timeout_s: float = setting(30.0, "a participant silent this long has left", unit="s", lo=1.0, hi=3600.0)
+    fade_s: float = setting(3.0, "how long a leaving participant's part fades", unit="s", lo=0.0, hi=60.0)
+    mood_smoothing_s: float = setting(1.0, "time constant of the collective mood", unit="s", lo=0.0, hi=60.0)
+    surge_threshold: float = setting(0.25, "rise of arousal or energy within the surge window that raises a pulse", lo=0.01, hi=1.0)
+    surge_window_s: float = setting(1.0, "window over which a surge is measured", unit="s", lo=0.1, hi=10.0)
+
+
+@dataclass(frozen=True)
+class AttractSettings:
+    enabled: bool = setting(True, "run a built-in virtual crowd when nobody is there")
+    after_s: float = setting(20.0, "seconds without a real participant before attract mode starts", unit="s", lo=0.0, hi=86400.0)
+    participants: int = setting(10, "size of the virtual crowd", unit="count", lo=1, hi=256)
+    mood: str = setting("mixed", "the virtual crowd's mood", choices=("calm", "joyful", "tense", "surge", "mixed"))
+    handover_s: float = setting(4.0, "crossfade between attract mode and the real crowd", unit="s", lo=0.0, hi=60.0)
+
+
+@dataclass(frozen=True)
+class MappingSettings:
+    """How the collective mood moves the engine: each target gets base + gain * mood value."""
+    agreement_to_mosaic: float = setting(3.0, "mosaic pull added at full agreement", lo=0.0, hi=20.0)
+    agreement_to_alignment: float = setting(0.6, "alignment added at full agreement", lo=0.0, hi=5.0)
+    arousal_to_flow: float = setting(1.2, "flow strength added at full arousal", lo=0.0, hi=10.0)
+    arousal_to_speed: float = setting(0.5, "speed limit added at full arousal", unit="world/s", lo=0.0, hi=5.0)
+    energy_to_flow: float = setting(0.8, "flow strength added at full motion energy", lo=0.0, hi=10.0)
+    valence_to_warmth: float = setting(0.6, "palette warmth added at full valence (negative valence cools)", lo=0.0, hi=1.0)
+    sensor_to_brightness: float = setting(0.0, "brightness added by the ambient sensor level", lo=-1.0, hi=1.0)

@@ -1,0 +1,47 @@
+"""Settings of the look (`[render]`) and of the window (`[window]`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config.fields import setting
+
+DEFAULT_PALETTE = ("#ff4f6d", "#ffb347", "#ffe66d", "#7bd389", "#3ec1d3", "#4f7cff", "#a66dff", "#ff6ec7")
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    backend: str = setting("cpu", "renderer: the numba CPU renderer (a GL backend will follow)", choices=("cpu",))
+    width: int = setting(1280, "render resolution, independent of the window (scaled to fit)", unit="px", lo=64, hi=7680)
+    height: int = setting(720, "render resolution height", unit="px", lo=64, hi=4320)
+    palette: tuple[str, ...] = setting(DEFAULT_PALETTE, "species colours as #rrggbb, repeated if there are more species")
+    warmth: float = setting(0.0, "palette warmth shift, -1 cool .. 1 warm; valence adds to it", lo=-1.0, hi=1.0)
+    point_gain: float = setting(0.18, "light each particle adds to its pixels", lo=0.0, hi=10.0)
+    speed_gain: float = setting(1.5, "extra brightness with speed", lo=0.0, hi=20.0)
+    energy_gain: float = setting(1.0, "extra brightness with a particle's energy (pulses, touches)", lo=0.0, hi=20.0)
+    trail_decay: float = setting(0.82, "fraction of light kept from the previous frame (trails)", lo=0.0, hi=0.99)
+    bloom: float = setting(0.6, "bloom strength", lo=0.0, hi=5.0)
+    bloom_threshold: float = setting(0.6, "HDR level above which light blooms", lo=0.0, hi=10.0)
+    exposure: float = setting(1.2, "tone-map exposure", lo=0.05, hi=20.0)
+    brightness: float = setting(1.0, "master brightness (the operator's /master/brightness)", lo=0.0, hi=1.0)
+
+    def __post_init__(self):
+        for c in self.palette:
+            if len(c) != 7 or c[0] != "#" or any(ch not in "0123456789abcdefABCDEF" for ch in c[1:]):
+                raise ValueError(f"palette = {list(self.palette)!r}: colours must be '#rrggbb', got {c!r}")
+        if not self.palette:
+            raise ValueError("palette must hold at least one colour")
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    fullscreen: bool = setting(False, "fullscreen on the chosen display")
+    display: int = setting(0, "display index for the window", lo=0, hi=16)
+    width: int = setting(1280, "window width when windowed (fullscreen uses the display's size)", unit="px", lo=64, hi=7680)
+    height: int = setting(720, "window height when windowed", unit="px", lo=64, hi=4320)
+    fps: int = setting(60, "target frame rate", unit="Hz", lo=10, hi=240)
+    vsync: bool = setting(True, "wait for the display's vertical blank where the driver allows")
+    max_catchup_ticks: int = setting(4, "most simulation ticks run for one frame when rendering falls behind", unit="ticks", lo=1, hi=60)
+    hud: bool = setting(False, "show the heads-up display at start")
+    hud_key: str = setting("h", "key that toggles the heads-up display")
+    quit_keys: tuple[str, ...] = setting(("escape",), "key chord that quits; empty disables quitting from the keyboard (kiosk)")
+    hide_cursor: bool = setting(True, "hide the mouse cursor in fullscreen")
