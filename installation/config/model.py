@@ -9,7 +9,8 @@ from typing import Any, Mapping
 
 from ..audio.settings import AudioSettings
 from ..crowd.settings import AttractSettings, CrowdSettings, MappingSettings
-from ..ops.settings import LogSettings, SceneSettings
+from ..ops.settings import (LogSettings, SceneSettings, ScheduleSettings, StatusSettings,
+                            VoteSettings, WatchdogSettings)
 from ..osc.settings import OscSettings
 from ..render.settings import RenderSettings, WindowSettings
 from ..safety.settings import SafetySettings
@@ -36,6 +37,10 @@ class Config:
     safety: SafetySettings = SafetySettings()
     session: SessionSettings = SessionSettings()
     log: LogSettings = LogSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    votes: VoteSettings = VoteSettings()
+    status: StatusSettings = StatusSettings()
+    watchdog: WatchdogSettings = WatchdogSettings()
     # Where relative paths in the file (scenes, aliases) are resolved; not a TOML key.
     base_dir: str = dataclasses.field(default=str(PACKAGE_ROOT / "configs"), compare=False)
 

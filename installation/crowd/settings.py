@@ -14,6 +14,10 @@ class CrowdSettings:
     mood_smoothing_s: float = setting(1.0, "time constant of the collective mood", unit="s", lo=0.0, hi=60.0)
     surge_threshold: float = setting(0.25, "rise of arousal or energy within the surge window that raises a pulse", lo=0.01, hi=1.0)
     surge_window_s: float = setting(1.0, "window over which a surge is measured", unit="s", lo=0.1, hi=10.0)
+    touch_hold_s: float = setting(0.5, "a touch stays down this long after its last message (phones send while the finger moves)", unit="s", lo=0.02, hi=10.0)
+    energy_decay_s: float = setting(1.5, "time constant with which a participant's motion energy falls when no motion arrives", unit="s", lo=0.05, hi=60.0)
+    idle_gain: float = setting(0.4, "light of a species tile that no participant holds while others are present", lo=0.0, hi=1.0)
+    pulse_life_s: float = setting(3.0, "how long a pulse's shock-wave lives", unit="s", lo=0.1, hi=30.0)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Exhibit operations: scenes and crossfades, schedule, votes, status, logging, watchdog."""

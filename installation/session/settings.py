@@ -1,9 +1,11 @@
-"""Settings of session recording: `[session]`."""
+"""Settings of session recording and export: `[session]`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ..config.fields import setting
+
+VIDEO_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
 
 @dataclass(frozen=True)
@@ -12,3 +14,7 @@ class SessionSettings:
     sync_s: float = setting(1.0, "how often the recording is synced to disk", unit="s", lo=0.05, hi=60.0)
     rotate_mb: float = setting(256.0, "start a new file past this size (0 = never)", unit="MiB", lo=0.0, hi=1e6)
     rotate_minutes: float = setting(0.0, "start a new file after this long (0 = never)", unit="min", lo=0.0, hi=1e6)
+    queue_max: int = setting(100000, "most events waiting for the recorder thread; beyond it they are counted as dropped", unit="events", lo=100, hi=10_000_000)
+    video_crf: int = setting(20, "H.264 quality of `replay --export` (lower is better and larger)", lo=0, hi=51)
+    video_preset: str = setting("superfast", "x264 speed/size trade-off of `replay --export` (superfast keeps a 1280x720 export faster than real time on two cores)", choices=VIDEO_PRESETS)
+    audio_kbps: int = setting(192, "AAC bit rate of the exported video's sound", unit="kbit/s", lo=32, hi=512)

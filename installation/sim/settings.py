@@ -31,3 +31,5 @@ class SimSettings:
     friction: float = setting(2.0, "velocity damping", unit="1/s", lo=0.0, hi=100.0)
     max_speed: float = setting(0.35, "speed limit", unit="world/s", lo=0.01, hi=10.0)
     boundary: str = setting("wrap", "what happens at the edges", choices=("wrap", "walls"))
+    energy_decay: float = setting(0.8, "how fast a particle's glow (energy from touches and pulses) fades", unit="1/s", lo=0.0, hi=20.0)
+    touch_others: float = setting(0.2, "pull of a touch on the other species, relative to the toucher's own", lo=0.0, hi=1.0)

@@ -1,0 +1,414 @@
+"""The commands that run the pipeline: `run`, `replay`, `analyze`.
+
+Each builds the parts a run needs, hands a Stage to `loop.run_loop`, and on the way out —
+normal end, Esc, SIGINT or SIGTERM — closes the recording and writes the summary.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .config import Config, ConfigError, to_dict
+from .events import InputEvent
+from .loop import LoopStats, run_loop
+
+log = logging.getLogger("installation")
+
+
+class UserError(Exception):
+    """A problem the user can fix, told in one line (exit 2)."""
+
+
+def config_warnings(cfg: Config) -> list[str]:
+    from .safety.flash_guard import check_flash_settings
+    warning = check_flash_settings(cfg.safety)
+    return [warning] if warning else []
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM or a window close; the loop checks it once per frame."""
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.reason = ""
+
+    def set(self, reason: str) -> None:
+        if not self.event.is_set():
+            self.reason = reason
+            self.event.set()
+
+    def install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda s, f: self.set(signal.Signals(s).name))
+
+
+def open_display(cfg: Config, headless: bool, render_size):
+    if headless:
+        return None
+    from .render.display import Display, DisplayError, DisplayUnavailable
+    try:
+        return Display(cfg.window, render_size)
+    except DisplayUnavailable as exc:
+        print(f"no display ({exc}): running headless", file=sys.stderr)
+        return None
+    except DisplayError as exc:
+        raise UserError(str(exc)) from None
+
+
+def open_audio(cfg: Config, headless: bool, no_audio: bool):
+    if no_audio or not cfg.audio.enabled:
+        return None
+    if headless:
+        from .audio.offline import OfflineAudio
+        return OfflineAudio(cfg.audio)
+    from .audio.output import AudioOutput
+    out = AudioOutput(cfg.audio)
+    out.start()
+    return out
+
+
+def audio_stats(audio) -> dict:
+    if audio is None:
+        return {"audio_backend": "none", "audio_underflows": 0, "audio_callbacks": 0}
+    return dict(audio.stats())
+
+
+def hud_lines(pipeline, stats: LoopStats, extra: dict) -> list[str]:
+    mood = pipeline.control.mood
+    recent = stats.recent_frame_ms()[-120:] if stats.frames else []
+    ms = float(sum(recent) / len(recent)) if len(recent) else 0.0
+    lines = [f"{stats.fps_mean:5.1f} fps   frame {ms:5.2f} ms   ticks {pipeline.tick}   dropped {stats.dropped_ticks}",
+             f"particles {pipeline.swarm.n}   participants {mood.count}"
+             + ("   (attract mode)" if pipeline.control.attract_active else ""),
+             f"mood  valence {mood.valence:+.2f}  arousal {mood.arousal:.2f}  agreement {mood.agreement:.2f}  energy {mood.energy:.2f}"]
+    for k, v in extra.items():
+        lines.append(f"{k} {v}")
+    return lines
+
+
+class RunStage:
+    """Live input (or replayed input) → pipeline → frame → window/export; audio per tick."""
+
+    def __init__(self, pipeline, *, source, display=None, audio=None, recorder=None,
+                 stop: StopFlag, exporter=None, audio_sink=None, hud=False, extra_status=None):
+        self.p = pipeline
+        self.source = source              # callable(tick) -> list[InputEvent]
+        self.display = display
+        self.audio = audio
+        self.recorder = recorder          # callable(tick, event) or None
+        self.stop = stop
+        self.exporter = exporter          # callable(frame) or None
+        self.audio_sink = audio_sink      # callable(samples) or None
+        self.hud = hud
+        self.stats: LoopStats | None = None
+        self.extra_status = extra_status or (lambda: {})
+        self.paused = False
+        self.step_once = False
+        self.samples_per_tick = 0
+        if audio is not None and hasattr(audio, "render"):
+            self.samples_per_tick = int(round(audio.samplerate / pipeline.tick_hz)) if hasattr(audio, "samplerate") \
+                else int(round(pipeline.config.audio.samplerate / pipeline.tick_hz))
+
+    def tick(self) -> None:
+        if self.paused and not self.step_once:
+            return
+        self.step_once = False
+        tick = self.p.tick
+        events = self.source(tick)
+        if self.recorder is not None:
+            for ev in events:
+                self.recorder(tick, ev)
+        self.p.advance(events)
+        if self.audio is not None:
+            self.audio.publish(self.p.audio)
+            if self.samples_per_tick:
+                block = self.audio.render(self.samples_per_tick)
+                if self.audio_sink is not None:
+                    self.audio_sink(block)
+
+    def frame(self) -> None:
+        frame = self.p.render()
+        if self.exporter is not None:
+            self.exporter(frame)
+        if self.display is not None:
+            lines = hud_lines(self.p, self.stats, self.extra_status()) if self.hud and self.stats else None
+            self.display.present(frame, lines)
+
+    def keep_going(self) -> bool:
+        if self.display is not None:
+            act = self.display.poll()
+            if act.quit:
+                self.stop.set("quit key")
+            if act.toggle_hud:
+                self.hud = not self.hud
+            if act.pause:
+                self.paused = not self.paused
+            if act.step:
+                self.step_once = True
+        return not self.stop.event.is_set()
+
+
+def _header(cfg: Config) -> dict:
+    import datetime as _dt
+    return {"format": "living-mosaic-session", "version": 1,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "seed": cfg.sim.seed, "tick_hz": cfg.sim.tick_hz, "config": to_dict(cfg)}
+
+
+def _summary(pipeline, stats: LoopStats, audio, listener, extra: dict) -> dict:
+    s = {
+        "frames": stats.frames, "ticks": pipeline.tick, "wall_s": round(stats.wall_s, 4),
+        "fps_mean": round(stats.fps_mean, 3),
+        "frame_ms_p50": round(stats.percentile(50), 4), "frame_ms_p99": round(stats.percentile(99), 4),
+        "dropped_ticks": stats.dropped_ticks,
+        "particles": pipeline.swarm.n,
+        "participants_peak": pipeline.control.participants_peak,
+        "osc_received": listener.received if listener else 0,
+        "osc_rejected": listener.rejected if listener else 0,
+        "osc_rejected_by_kind": dict(listener.rejected_by_kind) if listener else {},
+        "events_applied": pipeline.events_applied,
+        "flash_limited_frames": pipeline.guard.limited_frames,
+        "state_hash": pipeline.state_hash(), "frame_hash": pipeline.frame_hash(),
+        "scene": pipeline.config.scene.name,
+    }
+    s.update(audio_stats(audio))
+    s.update(extra)
+    return s
+
+
+def run_command(args, cfg: Config) -> int:
+    for w in config_warnings(cfg):
+        log.warning(w)
+    from .pipeline import Pipeline
+    stop = StopFlag()
+    stop.install_signals()
+    t_start = time.perf_counter()
+    pipeline = Pipeline(cfg)
+    render_size = (pipeline.renderer.width, pipeline.renderer.height)
+    display = open_display(cfg, args.headless, render_size)
+    headless = display is None
+    audio = open_audio(cfg, headless, args.no_audio)
+
+    listener = None
+    if cfg.osc.enabled:
+        from .osc.listener import OscListener
+        listener = OscListener(cfg.osc, cfg.base_dir)
+        try:
+            listener.start()
+        except OSError as exc:
+            if audio is not None:
+                audio.close()
+            raise UserError(f"cannot listen for OSC on {cfg.osc.host}:{cfg.osc.port}: {exc.strerror or exc} "
+                            f"(another program has the port? choose one with --osc-port)") from None
+
+    recorder = None
+    if args.record:
+        from .session.recorder import Recorder
+        try:
+            recorder = Recorder(args.record, _header(cfg), cfg.session)
+        except OSError as exc:
+            if listener:
+                listener.stop()
+            raise UserError(f"--record {args.record}: cannot write: {exc.strerror or exc}") from None
+
+    stage = RunStage(pipeline, source=(lambda tick: listener.drain()) if listener else (lambda tick: []),
+                     display=display, audio=audio, recorder=recorder.write if recorder else None,
+                     stop=stop, hud=cfg.window.hud)
+
+    def on_frame(stats):
+        stage.stats = stats
+        if stats.frames == 1:
+            log.info("first frame %.2f s after start (%d particles, %s)", time.perf_counter() - t_start,
+                     pipeline.swarm.n, "headless" if headless else f"window on display {cfg.window.display}")
+
+    try:
+        stats = run_loop(stage, tick_s=1.0 / cfg.sim.tick_hz, max_catchup=cfg.window.max_catchup_ticks,
+                         frames=args.frames, duration_s=args.duration, on_frame=on_frame)
+    finally:
+        if listener:
+            listener.stop()
+        if recorder:
+            recorder.close(pipeline.tick)
+        if audio is not None:
+            audio.close()
+        if display is not None:
+            display.close()
+    if stop.reason:
+        log.info("stopped by %s", stop.reason)
+    summary = _summary(pipeline, stats, audio, listener, {"first_frame_s": None})
+    summary.pop("first_frame_s")
+    if args.summary:
+        from .summary import write_summary
+        write_summary(args.summary, summary)
+    log.info("%d frames, %d ticks in %.1f s (%.1f fps, p99 %.2f ms), state %s",
+             summary["frames"], summary["ticks"], summary["wall_s"], summary["fps_mean"],
+             summary["frame_ms_p99"], summary["state_hash"][:16])
+    return 0
+
+
+# --- replay ------------------------------------------------------------------------------------
+
+def _replay_config(session, args) -> Config:
+    from .config.loader import merge, overrides_from_sets
+    from .config.model import from_tree, load_config
+    base = load_config(env={}, sets=None)
+    if session.config:
+        tree = merge(session.config, overrides_from_sets(args.sets))
+        try:
+            return from_tree(tree, f"{session.path} (recorded config)", base.base_dir)
+        except ConfigError as exc:
+            raise UserError(f"{exc} — the session was recorded with a config this version does not accept") from None
+    # an oscdump log carries no config: the current one, at the log's tick rate
+    sets = [f"sim.tick_hz={session.tick_hz}", f"sim.seed={session.seed}", *args.sets]
+    return load_config(env={}, sets=sets)
+
+
+def _validated_events(session, cfg: Config) -> tuple[dict[int, list[InputEvent]], int]:
+    """Events by tick. Recorded sessions hold accepted events; an oscdump log's raw messages
+    go through the same validator live input does."""
+    by_tick: dict[int, list[InputEvent]] = {}
+    rejected = 0
+    validator = None
+    if session.kind == "oscdump":
+        from .osc.validate import Validator
+        validator = Validator(cfg.osc, cfg.base_dir, operator_ok=lambda src: True)
+    for te in session.events:
+        ev = te.event
+        if validator is not None:
+            ev = validator.check(ev.addr, list(ev.args), ev.src, ev.t)
+            if not isinstance(ev, InputEvent):
+                rejected += 1
+                continue
+        by_tick.setdefault(te.tick, []).append(ev)
+    return by_tick, rejected
+
+
+def _mux(video: Path, wav: Path, out: Path) -> None:
+    import subprocess
+    from .session.export import ffmpeg_exe
+    from .session.errors import ExportError
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(video),
+           "-i", str(wav), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-af", "apad", "-shortest",
+           "-c:a", "aac", "-b:a", "192k", "-movflags", "+faststart", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise ExportError(f"ffmpeg could not add the audio to {out}: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+
+
+def replay_command(args) -> int:
+    from .session.errors import ExportError, SessionError
+    from .session.reader import read_session
+    try:
+        session = read_session(args.session)
+    except SessionError as exc:
+        raise UserError(str(exc)) from None
+    for note in getattr(session, "notes", []):
+        log.warning("%s", note)
+    if session.truncated:
+        log.warning("%s: the session ends without an end marker (cut short?): replaying its %d whole ticks",
+                    args.session, session.ticks)
+    if args.write_oscdump:
+        from .session.oscdump import write_oscdump
+        counts = write_oscdump(session, args.write_oscdump)
+        print(f"wrote {counts['written']} messages to {args.write_oscdump}")
+        return 0
+    if args.send:
+        from .session.send import send_session
+        host, port = args.send
+        counts = send_session(session, host, port, speed=args.speed)
+        print(f"sent {counts.get('sent', counts)} messages to {host}:{port}")
+        return 0
+    cfg = _replay_config(session, args)
+    by_tick, rejected = _validated_events(session, cfg)
+    try:
+        return _replay(args, session, cfg, by_tick, rejected)
+    except ExportError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
+    import tempfile
+    from .pipeline import Pipeline
+    from .session.export import Progress, VideoWriter, WavWriter
+    stop = StopFlag()
+    stop.install_signals()
+    total = session.ticks
+    exporting = bool(args.export)
+    size = args.size if (exporting and args.size) else None
+    pipeline = Pipeline(cfg, render_size=size)
+    display = None if (exporting or args.headless) else open_display(cfg, False, (pipeline.renderer.width, pipeline.renderer.height))
+    offline = exporting or args.wav or args.headless or display is None
+    audio = None
+    if not args.no_audio or args.wav or exporting:
+        audio = open_audio(cfg, offline, False)
+    tmpdir = tempfile.TemporaryDirectory(prefix="living-mosaic-export-")
+    wav_path = Path(args.wav) if args.wav else (Path(tmpdir.name) / "audio.wav" if exporting and audio else None)
+    wav = WavWriter(wav_path, cfg.audio.samplerate, 2) if wav_path is not None and audio is not None else None
+    video = None
+    video_path = None
+    if exporting:
+        video_path = Path(tmpdir.name) / "video.mp4" if wav is not None else Path(args.export)
+        video = VideoWriter(video_path, pipeline.renderer.width, pipeline.renderer.height, cfg.sim.tick_hz,
+                            settings=cfg.session)
+    progress = Progress(total, "export") if exporting else None
+
+    class ReplaySource:
+        def __call__(self, tick):
+            return by_tick.get(tick, [])
+
+    stage = RunStage(pipeline, source=ReplaySource(), display=display, audio=audio, stop=stop,
+                     exporter=video.write if video else None, audio_sink=wav.write if wav else None,
+                     hud=cfg.window.hud)
+    base_keep_going = stage.keep_going
+
+    def keep_going():
+        return pipeline.tick < total and base_keep_going()
+    stage.keep_going = keep_going
+
+    def on_frame(stats):
+        stage.stats = stats
+        if progress is not None:
+            progress.update(pipeline.tick)
+
+    paced = not (exporting or args.headless or display is None)
+    tick_s = (1.0 / cfg.sim.tick_hz) / args.speed if paced else None
+    ok = False
+    try:
+        stats = run_loop(stage, tick_s=tick_s, max_catchup=cfg.window.max_catchup_ticks, on_frame=on_frame)
+        ok = not stop.event.is_set()
+    finally:
+        if progress is not None:
+            progress.close()
+        if audio is not None:
+            audio.close()
+        if display is not None:
+            display.close()
+        if wav is not None:
+            wav.close()
+        if video is not None:
+            if ok or pipeline.tick > 0:
+                video.close()
+            else:
+                video.abort()
+    if video is not None and wav is not None and not args.wav:
+        _mux(video_path, wav_path, Path(args.export))
+    elif video is not None and wav is not None:
+        _mux(video_path, wav_path, Path(args.export))
+    tmpdir.cleanup()
+    summary = _summary(pipeline, stats, audio, None, {"replayed_events": sum(len(v) for v in by_tick.values()),
+                                                      "replay_rejected": rejected, "session_ticks": total,
+                                                      "session_truncated": bool(session.truncated)})
+    if args.summary:
+        from .summary import write_summary
+        write_summary(args.summary, summary)
+    if args.export:
+        log.info("exported %d frames to %s in %.1f s (%.2fx real time)", stats.frames, args.export, stats.wall_s,
+                 (total / cfg.sim.tick_hz) / max(stats.wall_s, 1e-9))
+    log.info("replayed %d ticks, state %s", pipeline.tick, summary["state_hash"][:16])
+    return 0

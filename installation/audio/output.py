@@ -1,0 +1,391 @@
+"""The real-time driver: a sounddevice OutputStream whose callback runs the engine.
+
+Without PortAudio, without a device, or when the device refuses, it says so in one line and
+runs silent (`backend == "none"`); a background thread keeps trying, and reopens the stream
+whenever it dies (a USB interface unplugged, the JACK server restarted). The callback reads
+the mailbox, calls the nogil kernel, allocates no arrays and never lets an exception out:
+an unhandled one would silence PortAudio's stream for good.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from time import perf_counter
+
+import numpy as np
+
+from .engine import Engine
+from .params import SIZE, AudioParams, Mailbox
+from .settings import AudioSettings
+
+log = logging.getLogger("installation.audio")
+
+PORTAUDIO_HINT = ("PortAudio is not installed: install it (Debian/Ubuntu: apt install libportaudio2; "
+                  "macOS: brew install portaudio; Windows: pip install sounddevice ships it)")
+RETRY_S = (1.0, 2.0, 4.0, 8.0)
+TIMES = 2048                 # callback durations kept for the load figures
+REAP_TIMEOUT_S = 2.0
+
+
+class AudioUnavailable(RuntimeError):
+    """No way to make sound here; the message is one line naming what is missing."""
+
+
+def load_sounddevice():
+    """The sounddevice module, or AudioUnavailable naming what to install."""
+    try:
+        import sounddevice
+    except OSError as exc:   # sounddevice raises OSError when libportaudio cannot be loaded
+        raise AudioUnavailable(f"{PORTAUDIO_HINT} ({exc})") from None
+    except ImportError as exc:
+        raise AudioUnavailable(f"the Python package sounddevice is missing: pip install sounddevice ({exc})") from None
+    return sounddevice
+
+
+def rescan(sd) -> None:
+    """Re-read PortAudio's device list (a server or device that appeared since start-up).
+    Only call with no stream of ours open: PortAudio closes every stream on terminate."""
+    try:
+        sd._terminate()
+        sd._initialize()
+    except Exception as exc:  # pragma: no cover - private API moved: keep the old list
+        log.debug("audio: could not rescan devices: %s", exc)
+
+
+def _outputs(sd) -> list[tuple[int, dict, str]]:
+    apis = sd.query_hostapis()
+    out = []
+    for i, dev in enumerate(sd.query_devices()):
+        if dev["max_output_channels"] > 0:
+            out.append((i, dev, apis[dev["hostapi"]]["name"]))
+    return out
+
+
+def find_device(sd, spec: str) -> tuple[int, dict, str] | None:
+    """An output device by index ("3"), by name or host API substring ("USB", "JACK"), or the
+    default ("")."""
+    outs = _outputs(sd)
+    if not outs:
+        return None
+    spec = spec.strip()
+    if spec.isdigit():
+        for entry in outs:
+            if entry[0] == int(spec):
+                return entry
+        return None
+    if spec:
+        low = spec.lower()
+        for entry in outs:
+            if low in entry[1]["name"].lower():
+                return entry
+        for entry in outs:
+            if low in entry[2].lower():
+                return entry
+        return None
+    try:
+        default = sd.default.device[1]
+        if default is None or default < 0:
+            default = sd.query_devices(kind="output")["index"]
+    except Exception:
+        default = -1
+    for entry in outs:
+        if entry[0] == default:
+            return entry
+    return outs[0]
+
+
+def list_devices() -> str:
+    """Text for the operator's `list-audio-devices`."""
+    try:
+        sd = load_sounddevice()
+    except AudioUnavailable as exc:
+        return str(exc)
+    rescan(sd)
+    outs = _outputs(sd)
+    if not outs:
+        apis = ", ".join(a["name"] for a in sd.query_hostapis()) or "none"
+        return f"no audio output devices (PortAudio host APIs: {apis})"
+    default = find_device(sd, "")
+    lines = ["output devices (use [audio] device = index or part of the name):"]
+    for i, dev, api in outs:
+        mark = "*" if default and default[0] == i else " "
+        lines.append(f"{mark} {i:3d}  {dev['name']}  [{api}]  {dev['max_output_channels']} ch, "
+                     f"{dev['default_samplerate']:.0f} Hz")
+    return "\n".join(lines)
+
+
+def test_tone(settings: AudioSettings, seconds: float = 2.0, frequency: float = 440.0) -> str:
+    """Play A440 at -18 dBFS, first on the left channel then on the right, on the configured
+    device, for the operator's `test-tone`. Raises AudioUnavailable (one line)."""
+    sd = load_sounddevice()
+    entry = find_device(sd, settings.device)
+    if entry is None:
+        rescan(sd)
+        entry = find_device(sd, settings.device)
+    if entry is None:
+        raise AudioUnavailable(f"no audio output device{' matching ' + repr(settings.device) if settings.device else ''}; "
+                               "see list-audio-devices")
+    index, dev, api = entry
+    channels = min(2, dev["max_output_channels"])
+    rates = (settings.samplerate, int(dev["default_samplerate"]))
+    total = max(0.1, float(seconds))
+    last = None
+    for sr in rates:
+        n_total = int(total * sr)
+        state = {"i": 0}
+        amp = 10 ** (-18 / 20)
+        fade = max(1, int(0.02 * sr))
+        done = threading.Event()
+
+        def callback(outdata, frames, _time, _status, state=state, sr=sr, n_total=n_total):
+            i0 = state["i"]
+            idx = np.arange(i0, i0 + frames)
+            env = np.clip(np.minimum(idx + 1, n_total - idx) / fade, 0.0, 1.0) * amp
+            tone = (np.sin(2 * np.pi * frequency * idx / sr) * env).astype(np.float32)
+            outdata.fill(0)
+            left = idx < n_total // 2
+            if channels == 1:
+                outdata[:, 0] = tone
+            else:
+                outdata[:, 0] = np.where(left, tone, 0)
+                outdata[:, 1] = np.where(left, 0, tone)
+            state["i"] = i0 + frames
+            if state["i"] >= n_total:
+                raise sd.CallbackStop
+
+        try:
+            with sd.OutputStream(device=index, samplerate=sr, channels=channels, dtype="float32",
+                                 blocksize=settings.blocksize, callback=callback,
+                                 finished_callback=done.set):
+                done.wait(total + 2.0)
+            side = "left then right" if channels == 2 else "mono"
+            return f"played {total:g} s of {frequency:g} Hz at -18 dBFS ({side}) on {dev['name']} [{api}] at {sr} Hz"
+        except Exception as exc:
+            last = exc
+    raise AudioUnavailable(f"audio device {dev['name']!r} could not play: {last}")
+
+
+class AudioOutput:
+    """The symphony on a real device. `start()`, then `publish()` once per tick, `stats()`,
+    `close()`. Never raises for lack of sound; `backend` says what it got."""
+
+    def __init__(self, settings: AudioSettings):
+        self.settings = settings
+        self._box = Mailbox(settings.volume)
+        self._staging = np.zeros(SIZE, np.float32)
+        self._target = self._box.initial()
+        self._engines: dict[int, Engine] = {}
+        self._engine: Engine | None = None
+        self._mono = np.zeros((4 * settings.blocksize, 2), np.float32)
+        self._sd = None
+        self._stream = None
+        self._lock = threading.Lock()          # start/close vs the reopen thread, never the callback
+        self._closing = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_note = ""
+        self._wedged = False
+        self.backend = "none"
+        self.device_name = ""
+        self.errors = 0
+        self._times = np.zeros(TIMES)
+        self._frames = np.zeros(TIMES)
+        self._time_i = 0
+        self.reopens = 0
+        self.opened = 0
+
+    # -- main loop side
+    def start(self) -> "AudioOutput":
+        if not self.settings.enabled:
+            self._note("audio: disabled in the config ([audio] enabled = false); running silent")
+            return self
+        try:
+            self._sd = load_sounddevice()
+        except AudioUnavailable as exc:
+            self._note(f"audio: {exc}; running silent")
+            return self
+        with self._lock:
+            self._open()
+        self._thread = threading.Thread(target=self._watch, name="audio-reopen", daemon=True)
+        self._thread.start()
+        return self
+
+    def publish(self, params: AudioParams) -> None:
+        self._box.publish(params)
+
+    def apply_settings(self, settings: AudioSettings) -> None:
+        """A scene's [audio] values from the next block on (device, rate and sizes stay)."""
+        for engine in list(self._engines.values()):
+            engine.set_settings(settings)
+        self.settings = dataclasses.replace(settings, enabled=self.settings.enabled, device=self.settings.device,
+                                            samplerate=self.settings.samplerate, blocksize=self.settings.blocksize,
+                                            limiter_lookahead_ms=self.settings.limiter_lookahead_ms)
+
+    def stats(self) -> dict:
+        totals = {"audio_callbacks": 0, "audio_underflows": 0, "nonfinite_blocks": 0,
+                  "audio_hits_dropped": 0, "loudness_guard_chunks": 0}
+        latest = {"lufs": -200.0, "true_peak_db": -200.0, "true_peak_max_db": -200.0}
+        for engine in list(self._engines.values()):
+            s = engine.stats()
+            for k in totals:
+                totals[k] += s[k]
+            if engine is self._engine:
+                latest = s
+        out = dict(latest)
+        out.update(totals)
+        out["audio_backend"] = self.backend
+        out["audio_errors"] = self.errors
+        out.update(self.load())
+        out["audio_reopens"] = self.reopens
+        out["audio_bad_params"] = self._box.bad_values
+        return out
+
+    def load(self) -> dict:
+        """Callback time / block duration over the last callbacks: median and worst."""
+        n = min(self._time_i, TIMES)
+        if n == 0 or self._engine is None:
+            return {"audio_load_p50": 0.0, "audio_load_max": 0.0, "audio_callback_ms_max": 0.0}
+        times = self._times[:n].copy()
+        frames = self._frames[:n].copy()
+        load = times / np.maximum(frames, 1) * self._engine.samplerate
+        return {"audio_load_p50": round(float(np.median(load)), 4), "audio_load_max": round(float(load.max()), 4),
+                "audio_callback_ms_max": round(float(times.max()) * 1e3, 3)}
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+        with self._lock:
+            if not self._wedged:
+                self._close_stream()
+        self.backend = "none"
+
+    # -- the real-time callback
+    def _callback(self, outdata, frames, _time, status) -> None:
+        t0 = perf_counter()
+        try:
+            if self._box.read_into(self._staging):
+                self._staging, self._target = self._target, self._staging
+            if outdata.shape[1] == 2:
+                self._engine.render(self._target, outdata, status.output_underflow)
+            else:
+                buf = self._mono[:frames]
+                self._engine.render(self._target, buf, status.output_underflow)
+                np.add(buf[:, 0], buf[:, 1], out=outdata[:, 0])
+                outdata[:, 0] *= 0.5
+                if outdata.shape[1] > 1:
+                    outdata[:, 1:] = 0.0
+        except Exception:
+            outdata.fill(0)
+            self.errors += 1
+        # how long this block took, against how long it lasts (the "% of one core" figure)
+        self._times[self._time_i % TIMES] = perf_counter() - t0
+        self._frames[self._time_i % TIMES] = frames
+        self._time_i += 1
+
+    # -- opening, watching, reopening (never on the audio thread)
+    def _note(self, line: str, level: int = logging.WARNING) -> None:
+        """Log a state change once, not once per retry."""
+        if line != self._last_note:
+            self._last_note = line
+            log.log(level, line)
+
+    def _engine_for(self, samplerate: int) -> Engine:
+        if samplerate not in self._engines:
+            self._engines[samplerate] = Engine(self.settings, samplerate)
+        return self._engines[samplerate]
+
+    def _open(self) -> bool:
+        sd = self._sd
+        spec = self.settings.device
+        entry = find_device(sd, spec)
+        if entry is None:
+            rescan(sd)
+            entry = find_device(sd, spec)
+        if entry is None:
+            what = f"no audio output device matching {spec!r}" if spec else "no audio output device"
+            self._note(f"audio: {what}; running silent (list-audio-devices shows what there is)")
+            return False
+        index, dev, api = entry
+        channels = min(2, dev["max_output_channels"])
+        last = None
+        for sr in dict.fromkeys((self.settings.samplerate, int(dev["default_samplerate"]))):
+            try:
+                engine = self._engine_for(sr)
+                stream = sd.OutputStream(device=index, samplerate=sr, blocksize=self.settings.blocksize,
+                                         channels=channels, dtype="float32", latency="low",
+                                         callback=self._callback)
+                self._engine = engine
+                stream.start()
+            except Exception as exc:
+                last = exc
+                continue
+            self._stream = stream
+            self.device_name = f"{dev['name']} ({api})"
+            self.backend = self.device_name
+            if self.opened:
+                self.reopens += 1
+            self.opened += 1
+            rate_note = "" if sr == self.settings.samplerate else f" (the device refused {self.settings.samplerate} Hz)"
+            self._note(f"audio: playing on {self.device_name} at {sr} Hz, {channels} ch{rate_note}", logging.INFO)
+            return True
+        self._note(f"audio: device {dev['name']!r} [{api}] could not be opened ({last}); running silent")
+        return False
+
+    def _close_stream(self) -> bool:
+        """Abort and close our stream; False when PortAudio hung doing it.
+
+        PortAudio's JACK host API cannot let go of a stream whose server died: abort never
+        returns and Pa_Terminate asserts. So the work runs on a throwaway thread, and a hang
+        marks PortAudio as wedged: no more rescans, and sounddevice's exit handler (which
+        would hang the same way at interpreter exit) is unregistered."""
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return True
+
+        def reap():
+            try:
+                stream.abort(ignore_errors=True)
+                stream.close(ignore_errors=True)
+            except Exception:
+                pass
+
+        t = threading.Thread(target=reap, name="audio-reap", daemon=True)
+        t.start()
+        t.join(REAP_TIMEOUT_S)
+        if not t.is_alive():
+            return True
+        self._wedged = True
+        try:
+            import atexit
+            atexit.unregister(self._sd._exit_handler)
+        except Exception:
+            pass
+        return False
+
+    def _watch(self) -> None:
+        attempt = 0
+        wait = 0.5
+        while not self._closing.wait(wait):
+            with self._lock:
+                if self._closing.is_set():
+                    return
+                stream = self._stream
+                if stream is not None and stream.active:
+                    attempt = 0
+                    wait = 0.5
+                    continue
+                if stream is not None:
+                    self._note(f"audio: the stream on {self.device_name} stopped; reopening")
+                self.backend = "none"
+                if not self._close_stream():
+                    self._note(f"audio: PortAudio cannot release the dead stream on {self.device_name} "
+                               "(a restarted JACK server needs a restart of the installation); running silent")
+                    return
+                rescan(self._sd)
+                if self._open():
+                    attempt = 0
+                    wait = 0.5
+                else:
+                    wait = RETRY_S[min(attempt, len(RETRY_S) - 1)]
+                    attempt += 1

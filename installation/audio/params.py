@@ -1,0 +1,174 @@
+"""What the main loop hands the symphony once per tick: one flat float32 array.
+
+The frame loop fills an `AudioParams` (preallocated once) and publishes it; the audio side
+copies it whole through a mailbox and glides toward it. Hits are events, not states: each
+carries a running number, so a hit is played exactly once however publishes and audio blocks
+interleave.
+
+Layout (offsets are the constants below):
+    header   [VOLUME, QUIET, VALENCE, AROUSAL, AGREEMENT, ENERGY, COUNT,
+              DENSITY, SPEED, CLUSTERING, HIT_SERIAL, 5 spare]
+    hits     HIT_SLOTS x (strength 0..1, pan -1..1), a ring indexed by serial % HIT_SLOTS
+    voices   MAX_VOICES x (active 0/1, x 0..1, y 0..1, valence -1..1, arousal 0..1,
+              energy 0..1, species 0..15, pan -1..1)
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+MAX_VOICES = 64
+HIT_SLOTS = 16
+HIT_SERIAL_MOD = 65536  # exact in float32; the reader takes differences modulo this
+
+VOLUME, QUIET, VALENCE, AROUSAL, AGREEMENT, ENERGY, COUNT = 0, 1, 2, 3, 4, 5, 6
+DENSITY, SPEED, CLUSTERING, HIT_SERIAL = 7, 8, 9, 10
+HEADER = 16
+HITS = HEADER
+HIT_FIELDS = 2
+VOICES = HITS + HIT_SLOTS * HIT_FIELDS
+V_ACTIVE, V_X, V_Y, V_VALENCE, V_AROUSAL, V_ENERGY, V_SPECIES, V_PAN = range(8)
+VOICE_FIELDS = 8
+SIZE = VOICES + MAX_VOICES * VOICE_FIELDS
+
+
+def _bounds() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    lo = np.zeros(SIZE, np.float32)
+    hi = np.ones(SIZE, np.float32)
+    default = np.zeros(SIZE, np.float32)
+    lo[VALENCE] = -1.0
+    hi[COUNT] = 1e6
+    hi[HIT_SERIAL] = HIT_SERIAL_MOD - 1
+    default[VOLUME] = 0.6
+    for s in range(HIT_SLOTS):
+        lo[HITS + s * HIT_FIELDS + 1] = -1.0
+    for v in range(MAX_VOICES):
+        b = VOICES + v * VOICE_FIELDS
+        lo[b + V_VALENCE] = -1.0
+        hi[b + V_SPECIES] = 15.0
+        lo[b + V_PAN] = -1.0
+    return lo, hi, default
+
+
+@njit(nogil=True, cache=True)
+def sanitize_into(src, dst, lo, hi, default) -> int:
+    """Copy src into dst clamped to [lo, hi]; a non-finite value becomes the default. Returns
+    how many values were not finite."""
+    bad = 0
+    for i in range(src.shape[0]):
+        x = src[i]
+        if not np.isfinite(x):
+            bad += 1
+            x = default[i]
+        dst[i] = min(max(x, lo[i]), hi[i])
+    return bad
+
+
+class AudioParams:
+    """The per-tick audio targets. Setters write raw numbers; `publish` checks them."""
+
+    def __init__(self, volume: float = 0.6):
+        self.data = np.zeros(SIZE, np.float32)
+        self.lo, self.hi, self.default = _bounds()
+        self.default[VOLUME] = volume
+        self.data[VOLUME] = volume
+        self._hit_serial = 0
+
+    # -- views for callers that fill many voices from arrays at once
+    @property
+    def voices(self) -> np.ndarray:
+        """(MAX_VOICES, VOICE_FIELDS) view: columns V_ACTIVE .. V_PAN."""
+        return self.data[VOICES:].reshape(MAX_VOICES, VOICE_FIELDS)
+
+    @property
+    def volume(self) -> float:
+        return float(self.data[VOLUME])
+
+    @volume.setter
+    def volume(self, value: float) -> None:
+        self.data[VOLUME] = value
+
+    @property
+    def quiet(self) -> float:
+        return float(self.data[QUIET])
+
+    @quiet.setter
+    def quiet(self, value: float) -> None:
+        self.data[QUIET] = value
+
+    def set_voice(self, i: int, active: bool, x: float, y: float, valence: float, arousal: float,
+                  energy: float, species: float, pan: float) -> None:
+        """Voice i (a participant's stable slot, 0..63): touch x/y 0..1, feeling, tile pan -1..1."""
+        b = VOICES + int(i) * VOICE_FIELDS
+        d = self.data
+        d[b + V_ACTIVE] = 1.0 if active else 0.0
+        d[b + V_X] = x
+        d[b + V_Y] = y
+        d[b + V_VALENCE] = valence
+        d[b + V_AROUSAL] = arousal
+        d[b + V_ENERGY] = energy
+        d[b + V_SPECIES] = species
+        d[b + V_PAN] = pan
+
+    def clear_voices(self) -> None:
+        """Mark every voice silent (they release smoothly); call before this tick's set_voice."""
+        self.data[VOICES + V_ACTIVE::VOICE_FIELDS] = 0.0
+
+    def set_mood(self, valence: float, arousal: float, agreement: float, energy: float, count: float) -> None:
+        d = self.data
+        d[VALENCE], d[AROUSAL], d[AGREEMENT], d[ENERGY], d[COUNT] = valence, arousal, agreement, energy, count
+
+    def set_texture(self, density: float, speed: float, clustering: float) -> None:
+        """The swarm as heard: density, mean speed, clustering, each 0..1."""
+        d = self.data
+        d[DENSITY], d[SPEED], d[CLUSTERING] = density, speed, clustering
+
+    def hit(self, strength: float, pan: float = 0.0) -> None:
+        """A pulse this tick: played once, at the audio block after the next publish."""
+        self._hit_serial = (self._hit_serial + 1) % HIT_SERIAL_MOD
+        b = HITS + (self._hit_serial % HIT_SLOTS) * HIT_FIELDS
+        self.data[b] = strength
+        self.data[b + 1] = pan
+        self.data[HIT_SERIAL] = self._hit_serial
+
+
+class Mailbox:
+    """Single writer (main loop), single reader (audio callback), no lock, no allocation.
+
+    A ring of slots with a sequence number each (odd while being written). The reader copies
+    the newest slot and keeps its copy only if the slot's number did not change meanwhile;
+    otherwise it keeps last tick's targets, which is harmless. Numbers are Python ints in a
+    list: reads and writes of one item are atomic under the GIL.
+    """
+
+    SLOTS = 4
+
+    def __init__(self, volume: float = 0.6):
+        proto = AudioParams(volume)
+        self._lo, self._hi, self._default = proto.lo, proto.hi, proto.default
+        self._slots = [proto.data.copy() for _ in range(self.SLOTS)]
+        self._seq = [0] * self.SLOTS
+        self._latest = 0
+        self._next = 1
+        self.bad_values = 0
+
+    def publish(self, params: AudioParams) -> None:
+        j = self._next
+        self._seq[j] += 1
+        self.bad_values += sanitize_into(params.data, self._slots[j], self._lo, self._hi, self._default)
+        self._seq[j] += 1
+        self._latest = j
+        self._next = (j + 1) % self.SLOTS
+
+    def read_into(self, dst: np.ndarray) -> bool:
+        """Copy the newest published targets into dst (a staging buffer); False when the copy
+        may be torn, and then the caller must not use dst."""
+        j = self._latest
+        s = self._seq[j]
+        if s & 1:
+            return False
+        np.copyto(dst, self._slots[j])
+        return self._seq[j] == s
+
+    def initial(self) -> np.ndarray:
+        return self._slots[self._latest].copy()

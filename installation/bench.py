@@ -1,0 +1,164 @@
+"""`bench`: the numbers the issues' targets are stated in, measured the same way every time.
+
+Medians over repeated ticks/frames after a warm-up; numba compile time cold (empty cache
+in a fresh process) and cached (the same cache, a second fresh process).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .config import load_config
+
+
+def _progress(msg: str) -> None:
+    print(f"\r\033[K{msg}", end="", file=sys.stderr, flush=True)
+
+
+def _median_ms(fn, warmup: int, reps: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = np.empty(reps)
+    for i in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times[i] = time.perf_counter() - t0
+    return float(np.median(times) * 1000.0)
+
+
+def bench_sim(cfg, counts, reps) -> dict:
+    from .sim.params import StepParams
+    from .sim.swarm import Swarm
+    out = {}
+    for n in counts:
+        _progress(f"bench: simulation {n} particles")
+        sim = dataclasses.replace(cfg.sim, particles=n)
+        swarm = Swarm(sim)
+        params = StepParams.from_settings(sim)
+        # let the particle-life clusters form: the steady state is what an exhibit runs
+        for _ in range(120):
+            swarm.step(params)
+        out[str(n)] = round(_median_ms(lambda: swarm.step(params), 5, reps), 3)
+    return out
+
+
+def bench_render(cfg, sizes, reps) -> dict:
+    from .render.cpu_renderer import CpuRenderer
+    from .render.look import LookParams
+    from .sim.params import StepParams
+    from .sim.swarm import Swarm
+    swarm = Swarm(cfg.sim)
+    params = StepParams.from_settings(cfg.sim)
+    for _ in range(60):
+        swarm.step(params)
+    look = LookParams.from_settings(cfg.render)
+    out = {}
+    for w, h in sizes:
+        _progress(f"bench: render {w}x{h}")
+        r = CpuRenderer(cfg.render, cfg.sim.species, cfg.sim.aspect, w, h)
+        out[f"{w}x{h}"] = round(_median_ms(lambda: r.render(swarm, look), 5, reps), 3)
+    return out
+
+
+def bench_guard(cfg, reps) -> float:
+    from .safety.flash_guard import FlashGuard
+    rng = np.random.default_rng(1)
+    frame = rng.integers(0, 2**32, size=(1080, 1920), dtype=np.uint32)
+    g = FlashGuard(cfg.safety, 1920, 1080, float(cfg.sim.tick_hz))
+    return round(_median_ms(lambda: g.process(frame), 5, reps), 3)
+
+
+def bench_frames(cfg, frames) -> dict:
+    from .loop import run_loop
+    from .pipeline import Pipeline
+    from .app import RunStage, StopFlag
+    _progress(f"bench: {frames} whole frames (headless pipeline, unpaced)")
+    p = Pipeline(cfg)
+    from .audio.offline import OfflineAudio
+    stage = RunStage(p, source=lambda tick: [], audio=OfflineAudio(cfg.audio), stop=StopFlag())
+    for _ in range(30):
+        stage.tick()
+        stage.frame()
+    stats = run_loop(stage, tick_s=None, frames=frames)
+    return {"frame_ms_p50": round(stats.percentile(50), 3), "frame_ms_p99": round(stats.percentile(99), 3)}
+
+
+def bench_audio(cfg, reps) -> float:
+    """Per cent of one core the synth takes with 64 voices, texture and master bus."""
+    from .audio.offline import OfflineAudio
+    from .audio.params import AudioParams
+    audio = OfflineAudio(cfg.audio)
+    ap = AudioParams()
+    for i in range(ap.max_voices):
+        ap.set_voice(i, 1.0, (i % 8) / 8, (i // 8) / 8, 0.3, 0.6, 0.5, i % 8, (i % 8) / 4 - 1)
+    ap.set_mood(0.2, 0.6, 0.5, 0.4, ap.max_voices)
+    ap.set_texture(0.5, 0.5, 0.5)
+    audio.publish(ap)
+    n = cfg.audio.blocksize
+    ms = _median_ms(lambda: audio.render(n), 20, reps)
+    return round(100.0 * ms / (1000.0 * n / cfg.audio.samplerate), 2)
+
+
+_COMPILE_PROBE = """
+import time, sys
+t0 = time.perf_counter()
+from installation.config import load_config
+from installation.pipeline import Pipeline
+p = Pipeline(load_config())
+p.advance([])
+p.render()
+print(time.perf_counter() - t0)
+"""
+
+
+def bench_compile() -> tuple[float, float]:
+    """Import to first frame in a fresh process: with an empty numba cache, then with it filled."""
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache, PYTHONPATH=str(root))
+        out = []
+        for label in ("cold", "cached"):
+            _progress(f"bench: compile time ({label} numba cache)")
+            r = subprocess.run([sys.executable, "-c", _COMPILE_PROBE], env=env, capture_output=True,
+                               text=True, timeout=900)
+            if r.returncode != 0:
+                raise RuntimeError(f"compile probe failed: {r.stderr.strip().splitlines()[-1:]}")
+            out.append(round(float(r.stdout.strip().splitlines()[-1]), 3))
+    return out[0], out[1]
+
+
+def bench_command(args) -> int:
+    cfg = load_config(env={})
+    reps = 20 if args.quick else 60
+    counts = (25000, 50000, 100000) if args.quick else (25000, 50000, 100000, 200000)
+    result = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+    result["sim_ms_per_tick"] = bench_sim(cfg, counts, reps)
+    result["render_ms"] = bench_render(cfg, ((1280, 720), (1920, 1080)), reps)
+    result["flash_guard_ms_1080p"] = bench_guard(cfg, reps)
+    result["audio_cpu_percent"] = bench_audio(cfg, reps * 5)
+    result.update(bench_frames(cfg, 300 if args.quick else 900))
+    cold, cached = bench_compile()
+    result["compile_s_cold"], result["compile_s_cached"] = cold, cached
+    _progress("")
+    print(f"{'measure':34s} {'median':>10s}")
+    for n, ms in result["sim_ms_per_tick"].items():
+        print(f"{'simulation ' + n + ' particles':34s} {ms:8.2f} ms/tick")
+    for size, ms in result["render_ms"].items():
+        print(f"{'render ' + size:34s} {ms:8.2f} ms")
+    print(f"{'flash guard 1920x1080':34s} {result['flash_guard_ms_1080p']:8.2f} ms")
+    print(f"{'audio, 64 voices + master bus':34s} {result['audio_cpu_percent']:8.2f} % of a core")
+    print(f"{'whole frame p50 (default scene)':34s} {result['frame_ms_p50']:8.2f} ms")
+    print(f"{'whole frame p99 (default scene)':34s} {result['frame_ms_p99']:8.2f} ms")
+    print(f"{'start to first frame, cold cache':34s} {cold:8.2f} s")
+    print(f"{'start to first frame, cached':34s} {cached:8.2f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0

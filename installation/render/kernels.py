@@ -1,0 +1,359 @@
+"""Numba kernels of the CPU renderer, in the order a frame runs them.
+
+    species_colours  palette + warmth + per-species gain → linear colour per species
+    particle_light   particles → pixel position, light, first row touched
+    splat            → full-resolution HDR trail and the low-resolution bloom source
+    bright_pass      bloom source → light above the threshold; decays the bloom source's trail
+    blur_rows/cols   separable Gaussian on the low-resolution buffer
+    upsample_rows    bloom rows widened to the full width (the rows are few; compose lerps them)
+    compose          HDR + bloom → exposure → tone curve → encode → BGRA; decays the HDR trail
+
+The bloom source is splatted, not downsampled: a box-downsampled trail equals a trail of
+downsampled splats (both are linear), and splatting 60k particles costs far less than
+reading the full-resolution buffer once more per frame.
+
+Determinism: `splat` adds to each pixel in particle order (bands of rows, not slices of
+particles, are what runs in parallel); every other parallel kernel writes each output element
+from a fixed sequence of reads. A frame is bit-identical whatever the numba thread count.
+HDR values are finite and >= 0 by construction (`particle_light` rejects non-finite
+particles; colours and gains are >= 0), so no NaN reaches the per-pixel passes.
+
+Constants that shape the image come in as arguments, not module globals: numba's cache
+would keep a global's old value after an edit of another module.
+
+Indexing note: an index numba cannot prove non-negative gets a wraparound check per access,
+which stops the loop from vectorising; the shifted reads below go through slices indexed
+from 0, and index arrays are unsigned.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+ALPHA = np.uint32(0xFF000000)
+# Decayed trail light below this is set to zero. It is far below one 8-bit level at any
+# exposure the settings allow, and it keeps decaying values from turning subnormal, which
+# would make every multiply on them many times slower.
+FLUSH = np.float32(1e-6)
+
+
+@njit(nogil=True, cache=True)
+def species_colours(base, k, warmth, warm_tint, luma, gains, out):
+    """out[s] = base[s] tinted by warmth at constant luminance, times the species gain 0..1."""
+    one = np.float32(1.0)
+    for s in range(k):
+        g = gains[s] if s < gains.shape[0] else one
+        if not g > 0.0:          # also NaN: a broken gain darkens its tile, never the frame
+            g = np.float32(0.0)
+        g = min(g, one)
+        lum0 = np.float32(0.0)
+        lum1 = np.float32(0.0)
+        for c in range(3):
+            lum0 += luma[c] * base[s, c]
+            lum1 += luma[c] * base[s, c] * (one + warm_tint[c] * warmth)
+        keep = lum0 / lum1 if lum1 > 1e-9 else np.float32(0.0)
+        for c in range(3):
+            out[s, c] = base[s, c] * (one + warm_tint[c] * warmth) * keep * g
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _tap1(buf, i, j, r, g, b, rlo, rhi):
+    if i >= 0 and i < buf.shape[2] and j >= rlo and j < rhi:
+        buf[0, j, i] += r
+        buf[1, j, i] += g
+        buf[2, j, i] += b
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _tap4(buf, u, v, r, g, b, rlo, rhi):
+    """Add (r, g, b) at continuous pixel position (u, v) with bilinear weights, into the rows
+    rlo <= j < rhi of `buf` only (the caller's band; taps elsewhere are dropped)."""
+    w = buf.shape[2]
+    fu = np.floor(u)
+    fv = np.floor(v)
+    i0 = np.int64(fu)
+    j0 = np.int64(fv)
+    ax = u - fu
+    ay = v - fv
+    one = np.float32(1.0)
+    w00 = (one - ax) * (one - ay)
+    w01 = ax * (one - ay)
+    w10 = (one - ax) * ay
+    w11 = ax * ay
+    if i0 >= 0 and i0 < w - 1 and j0 >= rlo and j0 < rhi - 1:
+        # the common case, straight-line code: all four taps inside
+        i1 = i0 + 1
+        j1 = j0 + 1
+        buf[0, j0, i0] += r * w00
+        buf[0, j0, i1] += r * w01
+        buf[0, j1, i0] += r * w10
+        buf[0, j1, i1] += r * w11
+        buf[1, j0, i0] += g * w00
+        buf[1, j0, i1] += g * w01
+        buf[1, j1, i0] += g * w10
+        buf[1, j1, i1] += g * w11
+        buf[2, j0, i0] += b * w00
+        buf[2, j0, i1] += b * w01
+        buf[2, j1, i0] += b * w10
+        buf[2, j1, i1] += b * w11
+    else:
+        # on a border of the frame or the band: the taps outside are dropped
+        _tap1(buf, i0, j0, r * w00, g * w00, b * w00, rlo, rhi)
+        _tap1(buf, i0 + 1, j0, r * w01, g * w01, b * w01, rlo, rhi)
+        _tap1(buf, i0, j0 + 1, r * w10, g * w10, b * w10, rlo, rhi)
+        _tap1(buf, i0 + 1, j0 + 1, r * w11, g * w11, b * w11, rlo, rhi)
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def particle_light(x, y, vx, vy, energy, species, n, colours, k, scale, ox, oy, gain,
+                   energy_gain, speed_gain, inv_f, px, py, light, row, low_row, chunk, spans):
+    """Per particle: pixel position, light = gain * (1 + energy_gain * energy + speed_gain *
+    speed) * its species colour, and the first full- and low-resolution row it touches.
+
+    Per chunk of `chunk` consecutive particles, spans[c] = (first, last) full-resolution row and
+    (first, last) low-resolution row they touch, so a band of the splat skips whole chunks
+    (the engine keeps particles ordered by grid cell: a chunk covers a few rows).
+    A broken particle (non-finite, unknown species) gets rows that no band takes.
+    Returns how many were broken."""
+    half = np.float32(0.5)
+    one = np.float32(1.0)
+    cap = np.float32(8.0)
+    big = np.float32(1e7)
+    far = np.int32(-(2 ** 30))
+    bad = 0
+    for c in prange((n + chunk - 1) // chunk):
+        lo_r = np.int32(2 ** 30)
+        hi_r = far
+        lo_l = np.int32(2 ** 30)
+        hi_l = far
+        for i in range(c * chunk, min(n, (c + 1) * chunk)):
+            s = species[i]
+            qx = x[i] * scale + ox
+            qy = y[i] * scale + oy
+            e = energy[i]
+            sp = np.sqrt(vx[i] * vx[i] + vy[i] * vy[i])
+            # comparisons are False for NaN, so this also rejects NaN
+            if s >= 0 and s < k and abs(qx) < big and abs(qy) < big and abs(e) < big and sp < big:
+                e = min(max(e, np.float32(0.0)), cap)
+                sp = min(sp, cap)
+                a = gain * (one + energy_gain * e + speed_gain * sp)
+                px[i] = qx
+                py[i] = qy
+                light[0, i] = colours[s, 0] * a
+                light[1, i] = colours[s, 1] * a
+                light[2, i] = colours[s, 2] * a
+                r = np.int32(np.floor(qy - half))
+                rl = np.int32(np.floor(qy * inv_f - half))
+                lo_r = min(lo_r, r)
+                hi_r = max(hi_r, r)
+                lo_l = min(lo_l, rl)
+                hi_l = max(hi_l, rl)
+            else:
+                bad += 1
+                r = far
+                rl = far
+            row[i] = r
+            low_row[i] = rl
+        spans[c, 0] = lo_r
+        spans[c, 1] = hi_r
+        spans[c, 2] = lo_l
+        spans[c, 3] = hi_l
+    return bad
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def splat(px, py, light, row, low_row, n, chunk, spans, hdr, low, inv_f, factor, band_rows):
+    """Add every particle's light to `hdr` (3, H, W) and, averaged, to `low` (3, h, w).
+
+    Parallel over bands of rows, each band walking the particles in order and adding only to
+    its own rows: every pixel receives its additions in particle order, so the sums are
+    bit-identical to a serial splat whatever the number of bands or threads. `band_rows` is a
+    multiple of `factor`, so the bands split the low-resolution rows too."""
+    height = hdr.shape[1]
+    low_h = low.shape[1]
+    nb = (height + band_rows - 1) // band_rows
+    half = np.float32(0.5)
+    lw = inv_f * inv_f
+    for bnd in prange(nb):
+        lo = bnd * band_rows
+        hi = min(lo + band_rows, height)
+        llo = lo // factor
+        lhi = low_h if hi == height else hi // factor
+        for c in range((n + chunk - 1) // chunk):
+            full = spans[c, 1] >= lo - 1 and spans[c, 0] < hi
+            part = spans[c, 3] >= llo - 1 and spans[c, 2] < lhi
+            if not (full or part):
+                continue
+            for i in range(c * chunk, min(n, (c + 1) * chunk)):
+                j = row[i]
+                if full and j >= lo - 1 and j < hi:
+                    _tap4(hdr, px[i] - half, py[i] - half, light[0, i], light[1, i], light[2, i],
+                          lo, hi)
+                j = low_row[i]
+                if part and j >= llo - 1 and j < lhi:
+                    _tap4(low, px[i] * inv_f - half, py[i] * inv_f - half,
+                          light[0, i] * lw, light[1, i] * lw, light[2, i] * lw, llo, lhi)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _decayed(v, decay):
+    d = v * decay
+    return d if d >= FLUSH else np.float32(0.0)
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def bright_pass(low, bright, threshold, decay):
+    """bright = the light of `low` above the threshold (hue kept); then low *= decay."""
+    h = low.shape[1]
+    w = low.shape[2]
+    zero = np.float32(0.0)
+    for j in prange(h):
+        for i in range(w):
+            r = low[0, j, i]
+            g = low[1, j, i]
+            b = low[2, j, i]
+            m = max(r, max(g, b))
+            kk = (m - threshold) / m if m > threshold else zero
+            bright[0, j, i] = r * kk
+            bright[1, j, i] = g * kk
+            bright[2, j, i] = b * kk
+            low[0, j, i] = _decayed(r, decay)
+            low[1, j, i] = _decayed(g, decay)
+            low[2, j, i] = _decayed(b, decay)
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def blur_rows(src, dst, weights):
+    """Horizontal Gaussian, edges clamped. Taps outer, pixels inner (the loops vectorise);
+    each output still sums its taps in the same order."""
+    h = src.shape[1]
+    w = src.shape[2]
+    r = (weights.shape[0] - 1) // 2
+    for cj in prange(3 * h):
+        c = cj // h
+        j = cj - c * h
+        s = src[c, j]
+        d = dst[c, j]
+        for i in range(w):
+            d[i] = np.float32(0.0)
+        for t in range(weights.shape[0]):
+            wt = weights[t]
+            off = t - r
+            lo = min(max(-off, 0), w)
+            hi = max(min(w - off, w), lo)
+            edge = s[0]
+            for i in range(lo):
+                d[i] += wt * edge
+            dm = d[lo:hi]
+            sm = s[lo + off:hi + off]
+            for i in range(hi - lo):
+                dm[i] += wt * sm[i]
+            edge = s[w - 1]
+            de = d[hi:]
+            for i in range(w - hi):
+                de[i] += wt * edge
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def blur_cols(src, dst, weights):
+    """Vertical Gaussian, edges clamped; the inner loop runs along a row (vectorises)."""
+    h = src.shape[1]
+    w = src.shape[2]
+    r = (weights.shape[0] - 1) // 2
+    for j in prange(h):
+        for c in range(3):
+            d = dst[c, j]
+            for i in range(w):
+                d[i] = np.float32(0.0)
+            for t in range(weights.shape[0]):
+                jj = min(max(j + t - r, 0), h - 1)
+                wt = weights[t]
+                s = src[c, jj]
+                for i in range(w):
+                    d[i] += wt * s[i]
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def upsample_rows(bloom, up, ix0, ix1, wx, strength):
+    """up[c, j, x] = strength * bloom linearly interpolated to full-resolution column x.
+
+    ix0, ix1 (uint32) and wx are the two source columns and the weight of the second."""
+    h = bloom.shape[1]
+    width = up.shape[2]
+    one = np.float32(1.0)
+    for cj in prange(3 * h):
+        c = cj // h
+        j = cj - c * h
+        src = bloom[c, j]
+        dst = up[c, j]
+        for x in range(width):
+            a = wx[x]
+            dst[x] = strength * (src[ix0[x]] * (one - a) + src[ix1[x]] * a)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _level(v, ta, tb, tc, td, te, bright, ea, eb, ec, knee, toe):
+    """Exposed HDR → 8-bit display level: tone curve, master brightness, encode."""
+    one = np.float32(1.0)
+    t = min(v * (ta * v + tb) / (v * (tc * v + td) + te), one) * bright
+    s = toe * t if t < knee else ea * np.sqrt(t) + eb * t + ec
+    # 0 <= s <= 1 (up to rounding, which +0.5 and truncation absorb): no clamp needed
+    return np.uint32(s * np.float32(255.0) + np.float32(0.5))
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def compose(hdr, up, inv_f, curve, decay, out):
+    """One pass over the full-resolution frame: HDR + bloom → display levels → BGRA;
+    then hdr *= decay for the next frame (fused here to save a second pass over the HDR).
+
+    curve (float32): exposure, tone a b c d e, brightness, encode A B C knee toe
+    (see plan.curve_params)."""
+    height = hdr.shape[1]
+    width = hdr.shape[2]
+    hl = up.shape[1]
+    one = np.float32(1.0)
+    # scalars, not curve[i] in the loop: the stores to hdr and out could alias the array
+    # as far as the compiler knows, which would reload them per pixel and block vectorising
+    exposure = curve[0]
+    ta, tb, tc, td, te = curve[1], curve[2], curve[3], curve[4], curve[5]
+    bright = curve[6]
+    ea, eb, ec, knee, toe = curve[7], curve[8], curve[9], curve[10], curve[11]
+    for y in prange(height):
+        v = (y + 0.5) * inv_f - 0.5
+        fv = np.floor(v)
+        j0 = np.int64(fv)
+        wy = np.float32(v - fv)
+        if j0 < 0:
+            j0 = 0
+            j1 = 0
+        elif j0 >= hl - 1:
+            j0 = hl - 1
+            j1 = hl - 1
+        else:
+            j1 = j0 + 1
+        w0 = (one - wy) * exposure
+        w1 = wy * exposure
+        hr = hdr[0, y]
+        hg = hdr[1, y]
+        hb = hdr[2, y]
+        ur0 = up[0, j0]
+        ur1 = up[0, j1]
+        ug0 = up[1, j0]
+        ug1 = up[1, j1]
+        ub0 = up[2, j0]
+        ub1 = up[2, j1]
+        row = out[y]
+        for x in range(width):
+            r = hr[x]
+            g = hg[x]
+            b = hb[x]
+            lr = _level(r * exposure + ur0[x] * w0 + ur1[x] * w1,
+                        ta, tb, tc, td, te, bright, ea, eb, ec, knee, toe)
+            lg = _level(g * exposure + ug0[x] * w0 + ug1[x] * w1,
+                        ta, tb, tc, td, te, bright, ea, eb, ec, knee, toe)
+            lb = _level(b * exposure + ub0[x] * w0 + ub1[x] * w1,
+                        ta, tb, tc, td, te, bright, ea, eb, ec, knee, toe)
+            row[x] = ALPHA | (lr << np.uint32(16)) | (lg << np.uint32(8)) | lb
+            hr[x] = _decayed(r, decay)
+            hg[x] = _decayed(g, decay)
+            hb[x] = _decayed(b, decay)

@@ -1,0 +1,295 @@
+"""Reading sessions back: JSON Lines session files and liblo `oscdump` text logs.
+
+`read_session(path)` tells the two apart by the first line. A session file cut short by a crash
+(no end marker, a half-written last line, or a tail of zero bytes left by a power cut) reads up
+to its last whole line and says `truncated`; a bad line anywhere else raises SessionError
+naming the file and the line, because replaying around a hole would silently diverge.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..events import InputEvent, TickedEvent
+from .errors import SessionError
+from .format import FORMAT, VERSION
+from .oscdump import LineError, is_liblo_chatter, looks_like_oscdump, ntp_to_datetime, parse_line
+from .oscdump import write_oscdump  # noqa: F401  (part of this module's API)
+
+OSCDUMP_SRC = "oscdump"
+DEFAULT_OSCDUMP_TICK_HZ = 60
+
+
+@dataclass
+class Session:
+    path: str
+    header: dict
+    events: list[TickedEvent]
+    end_ticks: int | None
+    truncated: bool
+    kind: str = "session"                 # "session" | "oscdump"
+    parts: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)   # one line each: what was skipped or odd
+    skipped_lines: int = 0                # oscdump lines that were not messages
+    next_part: str | None = None          # a rotated file's successor, as its end marker names it
+
+    @property
+    def seed(self) -> int:
+        return int(self.header["seed"])
+
+    @property
+    def tick_hz(self) -> int:
+        return int(self.header["tick_hz"])
+
+    @property
+    def config(self) -> dict:
+        """The recorded config; {} (oscdump) means "use the current config"."""
+        return self.header.get("config", {})
+
+    @property
+    def ticks(self) -> int:
+        """How many ticks a replay runs: the end marker's count, else just past the last event."""
+        if self.end_ticks is not None:
+            return self.end_ticks
+        return self.events[-1].tick + 1 if self.events else 0
+
+    @property
+    def duration_s(self) -> float:
+        return self.ticks / self.tick_hz
+
+
+def read_session(path: str | os.PathLike, *, follow: bool = True,
+                 oscdump_tick_hz: int = DEFAULT_OSCDUMP_TICK_HZ) -> Session:
+    """Read a session file (following rotated parts when `follow`) or an oscdump log.
+
+    An oscdump log gets the header {seed 1, tick_hz `oscdump_tick_hz`, config {}} and its events
+    src "oscdump"; they are not validated here: the caller runs them through the OSC validator.
+    """
+    p = Path(path)
+    try:
+        f = open(p, "rb")
+    except OSError as e:
+        raise SessionError(f"{p}: cannot open the session: {e.strerror or e}") from None
+    with f:
+        first, lineno = _first_line(f, p)
+        f.seek(0)
+        if first.lstrip().startswith("{"):
+            session = _read_jsonl(p, f)
+        elif looks_like_oscdump(first) or is_liblo_chatter(first):
+            return _read_oscdump(p, f, oscdump_tick_hz)
+        else:
+            raise SessionError(f"{p}: line {lineno}: neither a Living Mosaic session (JSON Lines) "
+                               "nor an oscdump log")
+    if follow:
+        session = _follow_parts(session, p)
+    return session
+
+
+def _first_line(f, p: Path) -> tuple[str, int]:
+    for lineno, raw in enumerate(f, start=1):
+        text = raw.rstrip(b"\x00").decode("utf-8", errors="replace")
+        if text.strip():
+            return text, lineno
+    raise SessionError(f"{p}: the file is empty: nothing to replay")
+
+
+def _decode(p: Path, lineno: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SessionError(f"{p}: line {lineno}: not UTF-8 text") from None
+
+
+# ---- JSON Lines -----------------------------------------------------------------------------
+
+def _read_jsonl(p: Path, f) -> Session:
+    header = None
+    events: list[TickedEvent] = []
+    end = None
+    next_name = None
+    truncated = False
+    ordered = True
+    last_tick = -1
+    for lineno, raw in enumerate(f, start=1):
+        whole = raw.endswith(b"\n")
+        if not whole:
+            raw = raw.rstrip(b"\x00")      # a power cut can leave zeros past the last write
+            if not raw.strip():
+                truncated = True
+                break
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except ValueError as e:             # UnicodeDecodeError is a ValueError too
+            if not whole:
+                truncated = True            # the line being written when the run died
+                break
+            why = "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else f"not valid JSON ({e.msg})"
+            raise SessionError(f"{p}: line {lineno}: {why}") from None
+        if header is None:
+            header = _check_header(p, lineno, obj)
+            continue
+        if end is not None:
+            raise SessionError(f"{p}: line {lineno}: text after the end marker")
+        if isinstance(obj, dict) and obj.get("end") is True:
+            ticks = obj.get("ticks")
+            if not _is_int(ticks) or ticks < 0:
+                raise SessionError(f"{p}: line {lineno}: the end marker needs \"ticks\": a whole number >= 0")
+            end = ticks
+            nxt = obj.get("next")
+            if nxt is not None:
+                if not isinstance(nxt, str) or not nxt or Path(nxt).name != nxt or nxt in (".", ".."):
+                    raise SessionError(f"{p}: line {lineno}: \"next\" must be a bare file name")
+                next_name = nxt
+            continue
+        te = _event(p, lineno, obj)
+        if te.tick < last_tick:
+            ordered = False
+        last_tick = te.tick
+        events.append(te)
+    if header is None:
+        raise SessionError(f"{p}: line 1: the header is cut short: nothing to replay")
+    notes = []
+    if not ordered:
+        events.sort(key=lambda e: e.tick)   # stable: same-tick events keep their file order
+        notes.append("events were out of tick order and have been sorted")
+    if end is None:
+        truncated = True
+    return Session(str(p), header, events, end, truncated, "session", [str(p)], notes,
+                   next_part=next_name)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_header(p: Path, lineno: int, h) -> dict:
+    def bad(why: str) -> SessionError:
+        return SessionError(f"{p}: line {lineno}: {why}")
+
+    if not isinstance(h, dict) or h.get("format") != FORMAT:
+        raise bad(f"not a session header (expected \"format\": \"{FORMAT}\")")
+    v = h.get("version")
+    if not _is_int(v):
+        raise bad("the header's \"version\" must be a whole number")
+    if v > VERSION:
+        raise bad(f"session format version {v} is newer than this program reads ({VERSION}); update the installation")
+    if v < 1:
+        raise bad(f"unknown session format version {v}")
+    if not _is_int(h.get("seed")):
+        raise bad("the header's \"seed\" must be a whole number")
+    if not _is_int(h.get("tick_hz")) or not 1 <= h["tick_hz"] <= 10000:
+        raise bad("the header's \"tick_hz\" must be a whole number 1..10000")
+    if not isinstance(h.get("config"), dict):
+        raise bad("the header's \"config\" must be an object")
+    return h
+
+
+def _scalar(v) -> bool:
+    return v is None or isinstance(v, (bool, int, str)) or (isinstance(v, float))
+
+
+def _event(p: Path, lineno: int, obj) -> TickedEvent:
+    def bad(why: str) -> SessionError:
+        return SessionError(f"{p}: line {lineno}: bad event: {why}")
+
+    if not isinstance(obj, dict):
+        raise bad("expected an object {\"tick\", \"t\", \"src\", \"addr\", \"types\", \"args\"}")
+    tick, t = obj.get("tick"), obj.get("t")
+    if not _is_int(tick) or tick < 0:
+        raise bad("\"tick\" must be a whole number >= 0")
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
+        raise bad("\"t\" must be a finite number of seconds")
+    src, addr, types, args = obj.get("src"), obj.get("addr"), obj.get("types"), obj.get("args")
+    if not isinstance(src, str):
+        raise bad("\"src\" must be a string \"host:port\"")
+    if not isinstance(addr, str) or not addr.startswith("/"):
+        raise bad("\"addr\" must be an OSC address starting with /")
+    if not isinstance(types, str):
+        raise bad("\"types\" must be a string of OSC type tags")
+    if not isinstance(args, list) or not all(_scalar(a) for a in args):
+        raise bad("\"args\" must be a list of numbers, strings, true/false/null")
+    return TickedEvent(tick, InputEvent(addr, types, tuple(args), src, float(t)))
+
+
+def _follow_parts(first: Session, p: Path) -> Session:
+    nxt = first.next_part
+    seen = {p.resolve()}
+    while nxt is not None:
+        q = p.parent / nxt
+        if q.resolve() in seen:
+            raise SessionError(f"{q}: the rotated parts name each other in a loop")
+        seen.add(q.resolve())
+        if not q.exists():
+            first.truncated = True
+            first.notes.append(f"the next part {q.name} is missing: replaying the parts before it")
+            break
+        part = read_session(q, follow=False)
+        if part.kind != "session":
+            raise SessionError(f"{q}: a rotated part must be a session file")
+        if part.header.get("seed") != first.header.get("seed") or part.tick_hz != first.tick_hz:
+            raise SessionError(f"{q}: this part's seed or tick rate differs from {p.name}'s")
+        if part.events and first.events and part.events[0].tick < first.events[-1].tick:
+            raise SessionError(f"{q}: this part starts before the end of {p.name}")
+        first.events.extend(part.events)
+        first.parts.append(str(q))
+        first.notes.extend(part.notes)
+        first.end_ticks = part.end_ticks
+        first.truncated = part.truncated
+        first.next_part = nxt = part.next_part
+    return first
+
+
+# ---- oscdump --------------------------------------------------------------------------------
+
+def _read_oscdump(p: Path, f, tick_hz: int) -> Session:
+    rows = []                    # (timetag, DumpLine, lineno)
+    skipped = 0
+    notes: list[str] = []
+    truncated = False
+    last_tt = None
+    for lineno, raw in enumerate(f, start=1):
+        whole = raw.endswith(b"\n")
+        if not whole:
+            raw = raw.rstrip(b"\x00")
+        text = _decode(p, lineno, raw) if whole else raw.decode("utf-8", errors="replace")
+        if not text.strip():
+            continue
+        if is_liblo_chatter(text):
+            skipped += 1
+            continue
+        try:
+            d = parse_line(text)
+        except LineError as e:
+            if not whole:
+                truncated = True            # the last line, cut while oscdump was writing
+                break
+            if looks_like_oscdump(text):
+                # A message oscdump printed but whose arguments cannot be read back (an odd
+                # type from some sender): skip it, as the listener would reject it anyway.
+                skipped += 1
+                if len(notes) < 5:
+                    notes.append(f"line {lineno}: skipped: {e}")
+                continue
+            raise SessionError(f"{p}: line {lineno}: {e}") from None
+        if not whole:
+            truncated = True                # oscdump ends every line: this one was cut or edited
+        tt = d.timetag if d.timetag is not None else last_tt
+        last_tt = tt
+        rows.append((tt, d, lineno))
+    known = [tt for tt, _, _ in rows if tt is not None]
+    t0 = min(known) if known else 0
+    events = []
+    for tt, d, _ in rows:
+        t = ((tt if tt is not None else t0) - t0) / (1 << 32)
+        tick = math.floor(t * tick_hz + 0.5)
+        events.append(TickedEvent(tick, InputEvent(d.addr, d.types, d.args, OSCDUMP_SRC, t)))
+    events.sort(key=lambda e: e.tick)        # stable: oscdump's line order within a tick
+    created = ntp_to_datetime(t0).isoformat(timespec="seconds") if known else ""
+    header = {"format": FORMAT, "version": VERSION, "created": created, "seed": 1,
+              "tick_hz": int(tick_hz), "config": {}, "source": "oscdump"}
+    return Session(str(p), header, events, None, truncated, "oscdump", [str(p)], notes, skipped)

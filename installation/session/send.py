@@ -1,0 +1,116 @@
+"""`replay --send HOST:PORT`: re-send a session's OSC over UDP with its original timing.
+
+Each event goes out at its recorded arrival time `t` (relative to the first event, divided by
+`speed`). The wait is a coarse `sleep` to ~2 ms before the deadline and a spin for the rest,
+so messages leave within a fraction of a millisecond of their schedule on an idle machine.
+"""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from .errors import SessionError
+
+_SPIN_S = 0.002          # sleep() can overshoot by ~1 ms; spin the last stretch
+
+
+def encode_message(addr: str, types: str, args: tuple) -> bytes | None:
+    """The OSC datagram for one recorded event, or None if it cannot be encoded."""
+    b = OscMessageBuilder(address=addr)
+    k = 0
+    try:
+        for t in types:
+            if t in "[]I":
+                continue            # arrays are flattened in events; python-osc drops Infinitum
+            v = args[k]
+            k += 1
+            if t in "TF":
+                b.add_arg(bool(v), "T" if v else "F")
+            elif t == "N":
+                b.add_arg(None, "N")
+            elif t in "ih":
+                b.add_arg(int(v), t)
+            elif t in "fd":
+                b.add_arg(float(v), t)
+            elif t in "sS":
+                b.add_arg(str(v), "s")
+            elif t == "m" and len(v) == 4:
+                b.add_arg(tuple(int(x) for x in v), "m")
+            elif t == "b" and isinstance(v, (bytes, bytearray)):
+                b.add_arg(bytes(v), "b")
+            else:
+                return None
+        if k != len(args):
+            return None
+        return b.build().dgram
+    except (ValueError, TypeError, IndexError, OverflowError, AttributeError):
+        return None
+
+
+def parse_target(text: str) -> tuple[str, int]:
+    """'host:port' or '[v6]:port' -> (host, port); SessionError with a one-line reason."""
+    host, sep, port = text.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise SessionError(f"--send {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9001")
+    return host, int(port)
+
+
+def send_session(session, host: str, port: int, speed: float = 1.0, *,
+                 stop: threading.Event | None = None, clock=time.perf_counter) -> dict:
+    """Send every event of `session` to host:port; returns counts and timing.
+
+    {"sent", "skipped" (not encodable), "errors" (send failed), "late_ms_max", "late_ms_p50",
+    "duration_s"}. `stop` ends early (Ctrl-C from the caller's thread).
+    """
+    if not speed > 0:
+        raise SessionError(f"--speed {speed}: must be above 0")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    except socket.gaierror as e:
+        raise SessionError(f"--send {host}:{port}: cannot resolve the host: {e.strerror}") from None
+    family, _, _, _, addr = infos[0]
+    packets = []
+    skipped = 0
+    for te in session.events:
+        ev = te.event
+        data = encode_message(ev.addr, ev.types, tuple(ev.args))
+        if data is None:
+            skipped += 1
+        else:
+            packets.append((ev.t, data))
+    sent = errors = 0
+    late = []
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        t_first = packets[0][0] if packets else 0.0
+        start = clock()
+        for t, data in packets:
+            due = start + (t - t_first) / speed
+            while True:
+                left = due - clock()
+                if left <= 0:
+                    break
+                if stop is not None and stop.is_set():
+                    break
+                if left > _SPIN_S:
+                    time.sleep(min(left - _SPIN_S, 0.1))
+                else:
+                    time.sleep(0)       # spin, but let other threads of the replay have the GIL
+            if stop is not None and stop.is_set():
+                break
+            try:
+                sock.sendto(data, addr)
+                sent += 1
+            except OSError:
+                errors += 1         # e.g. ICMP port unreachable from a previous datagram
+            late.append(clock() - due)
+        duration = clock() - start
+    late.sort()
+    return {"sent": sent, "skipped": skipped, "errors": errors,
+            "late_ms_max": round(1000 * late[-1], 3) if late else 0.0,
+            "late_ms_p50": round(1000 * late[len(late) // 2], 3) if late else 0.0,
+            "duration_s": round(duration, 4)}

@@ -1,0 +1,228 @@
+"""The swarm: particle state, allocated once, stepped one fixed tick at a time.
+
+    swarm = Swarm(settings)
+    swarm.step(step_params)        # one tick: sort by cell, forces, integrate; no allocation
+    swarm.x, swarm.y, swarm.energy, swarm.species ...   # read-only for renderers
+    swarm.stats[STAT_SPEED] ...    # a few numbers for the audio texture
+    swarm.state_hash()
+
+Everything that changes the state comes from (settings, StepParams per tick), so the same seed
+and the same parameters at the same ticks give the same bits whatever the thread count.
+Particles are reordered by grid cell every tick: an index names a slot, not a particle.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+
+import numpy as np
+
+from . import forces as F
+from .flow import FlowLattice
+from .forces import bin_touches, reduce_blocks, step_particles
+from .grid import GridSpec, assign_cells, counting_sort, gather_state
+from .layout import interaction_factors, mosaic_grid, mosaic_homes
+from .params import StepParams
+from .settings import SimSettings
+
+log = logging.getLogger(__name__)
+
+# indices of Swarm.stats (float64), refreshed every tick
+STAT_SPEED = 0        # mean speed, world/s
+STAT_ENERGY = 1       # mean energy, 0..1
+STAT_CLUSTER = 2      # mean neighbour count / what a uniform spread would give (1 = uniform)
+STAT_NEIGHBOURS = 3   # mean number of neighbours within the radius
+STAT_RESETS = 4       # particles reset this tick because their motion went non-finite (expect 0)
+STAT_HOME = 5         # mean distance to the mosaic home, world units (small = coalesced)
+N_STATS = 6
+
+# species_stats[s] = (mean energy, mean speed) of species s: one voice per species
+SPECIES_ENERGY = 0
+SPECIES_SPEED = 1
+
+TOUCH_BINS_MAX = 64   # coarse touch bins per axis at most (a bin is at least a touch's reach)
+
+# Sane ranges for the per-tick scalars. The settings' ranges are narrower; the mood mapping
+# may add to them, so only physical nonsense is clamped here. Non-finite values fall back to
+# the setting and are counted in bad_params.
+_LIMITS = {
+    "life_strength": (0.0, 100.0), "alignment": (0.0, 50.0), "flow_strength": (0.0, 100.0),
+    "flow_scale": (0.1, 50.0), "flow_speed": (0.0, 100.0), "mosaic_pull": (0.0, 200.0),
+    "friction": (0.0, 1000.0), "max_speed": (1e-3, 50.0), "touch_strength": (0.0, 500.0),
+    "touch_radius": (1e-3, 4.0), "pulse_strength": (0.0, 500.0), "pulse_speed": (1e-3, 50.0),
+    "pulse_width": (1e-3, 4.0),
+}
+
+
+class Swarm:
+    def __init__(self, settings: SimSettings):
+        s = settings
+        self.settings = s
+        self.n = n = int(s.particles)
+        self.species_count = k = int(s.species)
+        self.aspect = float(s.aspect)
+        self.radius = float(s.radius)
+        self.wrap = s.boundary == "wrap"
+        self.tick = 0
+        self.dt = 1.0 / s.tick_hz
+        self.bad_params = 0          # per-tick scalars that were non-finite (replaced)
+        self.resets = 0              # particles reset by the non-finite guard, all ticks
+        self.matrix_u, self.matrix_v = interaction_factors(k, s.matrix_seed)
+        self.matrix = self.matrix_u @ self.matrix_v.T      # K×K, m[a, b]: pull of a towards b
+        self._kin = self.matrix_v.astype(np.float32)
+        self.mosaic_shape = mosaic_grid(k, self.aspect, s.mosaic_tiles)   # (columns, rows)
+
+        rng = np.random.default_rng(s.seed)
+        species = (np.arange(n) % k).astype(np.int32)
+        self.target_x, self.target_y = mosaic_homes(species, k, self.aspect, s.mosaic_tiles, rng)
+        self.x = rng.uniform(0.0, self.aspect, n).astype(np.float32)
+        self.y = rng.uniform(0.0, 1.0, n).astype(np.float32)
+        self.vx = (rng.standard_normal(n) * 0.02).astype(np.float32)
+        self.vy = (rng.standard_normal(n) * 0.02).astype(np.float32)
+        self.energy = rng.uniform(0.0, 0.2, n).astype(np.float32)
+        self.species = species
+        self.flow = FlowLattice(self.aspect, rng)
+
+        # the previous state in cell order, read by the force kernel; what the neighbour loop
+        # reads is padded (forces.LANES) and the padding stays zero
+        pad = n + F.LANES
+        self._xs = np.zeros(pad, np.float32)
+        self._ys = np.zeros(pad, np.float32)
+        self._vxs = np.zeros(pad, np.float32)
+        self._vys = np.zeros(pad, np.float32)
+        self._kins = np.zeros((3, pad), np.float32)
+        self._es = np.empty(n, np.float32)
+        self._sps = np.empty(n, np.int32)
+        self._hxs = np.empty(n, np.float32)
+        self._hys = np.empty(n, np.float32)
+
+        self.grid = GridSpec.for_world(self.aspect, self.radius)
+        self._cell = np.empty(n, np.int32)
+        self._perm = np.empty(n, np.int32)
+        self._cell_start = np.zeros(self.grid.cells + 1, np.int32)
+        self._cursor = np.zeros(self.grid.cells, np.int32)
+
+        self._tbin_start = np.zeros(TOUCH_BINS_MAX * TOUCH_BINS_MAX + 1, np.int32)
+        self._tbin_items = np.zeros(0, np.int32)
+        self._tcell = np.zeros(0, np.int32)
+
+        nblocks = (n + F.BLOCK - 1) // F.BLOCK
+        self._nblocks = nblocks
+        self._block_stats = np.zeros((nblocks, F.N_BLOCK_STATS), np.float64)
+        self._block_species = np.zeros((nblocks, k, 2), np.float64)
+        self._sums = np.zeros(F.N_BLOCK_STATS, np.float64)
+        self._species_sums = np.zeros((k, 2), np.float64)
+        self._species_n = np.maximum(np.bincount(species, minlength=k), 1).astype(np.float64)[:, None]
+        self.stats = np.zeros(N_STATS, np.float64)
+        self.species_stats = np.zeros((k, 2), np.float64)
+        # neighbours a particle would have if the swarm were spread uniformly
+        self.expected_neighbours = (n - 1) * math.pi * self.radius ** 2 / self.aspect
+
+        self._prm = np.zeros(F.N_PRM, np.float64)
+        self._iprm = np.zeros(F.N_IPRM, np.int64)
+        self._fixed_prm()
+
+    def _fixed_prm(self) -> None:
+        s, prm, iprm, g = self.settings, self._prm, self._iprm, self.grid
+        prm[F.P_DT] = self.dt
+        prm[F.P_RADIUS] = self.radius
+        prm[F.P_REPEL] = s.repel
+        prm[F.P_W] = self.aspect
+        prm[F.P_H] = 1.0
+        prm[F.P_INV_CW] = g.inv_cw
+        prm[F.P_INV_CH] = g.inv_ch
+        prm[F.P_EDECAY] = math.exp(-s.energy_decay * self.dt)
+        prm[F.P_TOUCH_OTHERS] = s.touch_others
+        prm[F.P_PULSE_RMAX] = 0.5 * math.hypot(self.aspect, 1.0)
+        prm[F.P_XTOP] = float(np.nextafter(np.float32(self.aspect), np.float32(0.0)))
+        prm[F.P_YTOP] = float(np.nextafter(np.float32(1.0), np.float32(0.0)))
+        iprm[F.I_GX] = g.gx
+        iprm[F.I_GY] = g.gy
+        iprm[F.I_SUB] = g.sub
+        iprm[F.I_WRAP] = 1 if self.wrap else 0
+
+    def _scalar(self, p: StepParams, name: str) -> float:
+        v = float(getattr(p, name))
+        if not math.isfinite(v):
+            self.bad_params += 1
+            if self.bad_params & (self.bad_params - 1) == 0:     # 1, 2, 4, 8 ...: never a flood
+                log.warning("swarm: non-finite %s = %r replaced by the setting (%d so far)",
+                            name, v, self.bad_params)
+            v = float(getattr(self.settings, name))
+        lo, hi = _LIMITS[name]
+        return min(max(v, lo), hi)
+
+    def _load(self, p: StepParams) -> None:
+        prm, iprm = self._prm, self._iprm
+        prm[F.P_LIFE] = self._scalar(p, "life_strength")
+        prm[F.P_ALIGN] = self._scalar(p, "alignment")
+        prm[F.P_FLOW] = self._scalar(p, "flow_strength")
+        prm[F.P_MOSAIC] = self._scalar(p, "mosaic_pull")
+        prm[F.P_DAMP] = math.exp(-self._scalar(p, "friction") * self.dt)
+        prm[F.P_VMAX] = self._scalar(p, "max_speed")
+        prm[F.P_TOUCH] = self._scalar(p, "touch_strength")
+        prm[F.P_PULSE] = self._scalar(p, "pulse_strength")
+        prm[F.P_PULSE_SPEED] = self._scalar(p, "pulse_speed")
+        prm[F.P_PULSE_W] = self._scalar(p, "pulse_width")
+
+        self.flow.update(self.tick * self.dt, self._scalar(p, "flow_scale"), self._scalar(p, "flow_speed"))
+        iprm[F.I_FLOW_NX] = self.flow.nx
+        iprm[F.I_FLOW_NY] = self.flow.ny
+        prm[F.P_FLOW_KX] = self.flow.kx
+        prm[F.P_FLOW_KY] = self.flow.ky
+
+        touch_r = self._scalar(p, "touch_radius")
+        prm[F.P_TOUCH_R] = touch_r
+        bin_w = max(touch_r, self.aspect / TOUCH_BINS_MAX, 1.0 / TOUCH_BINS_MAX)
+        tgx = max(1, min(TOUCH_BINS_MAX, int(self.aspect / bin_w)))
+        tgy = max(1, min(TOUCH_BINS_MAX, int(1.0 / bin_w)))
+        iprm[F.I_TGX] = tgx
+        iprm[F.I_TGY] = tgy
+        prm[F.P_TB_INV_W] = tgx / self.aspect
+        prm[F.P_TB_INV_H] = float(tgy)
+        n_touch = min(max(int(p.n_touches), 0), p.touches.shape[0])
+        if self._tbin_items.shape[0] < p.touches.shape[0]:
+            # sized to the StepParams buffer once; a fixed StepParams never grows it again
+            self._tbin_items = np.zeros(p.touches.shape[0], np.int32)
+            self._tcell = np.zeros(p.touches.shape[0], np.int32)
+        iprm[F.I_NTOUCH] = bin_touches(p.touches, n_touch, tgx, tgy, prm[F.P_TB_INV_W], prm[F.P_TB_INV_H],
+                                       self._tbin_start, self._tcell, self._tbin_items)
+        iprm[F.I_NPULSE] = min(max(int(p.n_pulses), 0), p.pulses.shape[0])
+
+    def step(self, p: StepParams) -> None:
+        """One fixed tick of 1/tick_hz seconds."""
+        self._load(p)
+        g = self.grid
+        assign_cells(self.x, self.y, g.gx, g.gy, g.inv_cw, g.inv_ch, self._cell)
+        counting_sort(self._cell, self._cell_start, self._cursor, self._perm)
+        gather_state(self._perm, self.x, self.y, self.vx, self.vy, self.energy, self.species,
+                     self.target_x, self.target_y, self._kin, self._xs, self._ys, self._vxs,
+                     self._vys, self._es, self._sps, self._hxs, self._hys, self._kins)
+        step_particles(self._xs, self._ys, self._vxs, self._vys, self._es, self._sps, self._hxs,
+                       self._hys, self._kins, self._cell_start, self.matrix_u, self._prm, self._iprm,
+                       self.flow.gx, self.flow.gy, p.touches, self._tbin_start, self._tbin_items,
+                       p.pulses, self.x, self.y, self.vx, self.vy, self.energy, self.species,
+                       self.target_x, self.target_y, self._block_stats, self._block_species)
+        self.tick += 1
+        self._update_stats()
+
+    def _update_stats(self) -> None:
+        reduce_blocks(self._block_stats, self._block_species, self._nblocks, self._sums, self._species_sums)
+        sums, st, n = self._sums, self.stats, self.n
+        st[STAT_SPEED] = sums[F.B_SPEED] / n
+        st[STAT_ENERGY] = sums[F.B_ENERGY] / n
+        st[STAT_NEIGHBOURS] = sums[F.B_NEIGHBOURS] / n
+        st[STAT_CLUSTER] = st[STAT_NEIGHBOURS] / max(self.expected_neighbours, 1e-9)
+        st[STAT_RESETS] = sums[F.B_RESETS]
+        st[STAT_HOME] = sums[F.B_HOME] / n
+        self.resets += int(sums[F.B_RESETS])
+        np.divide(self._species_sums, self._species_n, out=self.species_stats)
+
+    def state_hash(self) -> str:
+        """sha256 over the tick and every state array, in their current (cell) order."""
+        h = hashlib.sha256()
+        h.update(np.int64(self.tick).tobytes())
+        for a in (self.x, self.y, self.vx, self.vy, self.energy, self.species, self.target_x, self.target_y):
+            h.update(a.tobytes())
+        return h.hexdigest()

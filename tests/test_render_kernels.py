@@ -1,0 +1,254 @@
+"""Each numba kernel of the CPU renderer against its NumPy twin, on seeded inputs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from installation.config import Config  # noqa: F401  (loads the settings modules in order)
+from installation.render import kernels as K
+from installation.render import reference as R
+from installation.render.cpu_renderer import CpuRenderer
+from installation.render.look import MAX_SPECIES, LookParams
+from installation.render.plan import (LUMA, TONE_MAPS, WARM_TINT, bloom_plan, column_taps,
+                                      curve_params, encode, framing, linear_to_srgb,
+                                      palette_linear, particle_gain, tone_curve)
+from installation.render.reference import ReferenceRenderer
+from installation.render.settings import RenderSettings
+from installation.render.synthetic import make_swarm
+
+F = np.float32
+
+
+def channels(frame: np.ndarray) -> np.ndarray:
+    """(h, w) 0xAARRGGBB → (h, w, 4) int levels A, R, G, B."""
+    return np.stack([(frame >> s) & 0xFF for s in (24, 16, 8, 0)], axis=-1).astype(np.int64)
+
+
+def assert_frames_close(a: np.ndarray, b: np.ndarray, atol: int = 1) -> None:
+    """compare_render-style: every channel of every pixel within atol levels."""
+    diff = np.abs(channels(a) - channels(b))
+    assert diff.max() <= atol, f"max channel difference {diff.max()} > {atol} at {np.argwhere(diff > atol)[:5]}"
+
+
+def random_particles(rng, n, w, h, k, broken=0):
+    """Positions in pixels scaled 1:1 (scale=1), some on and beyond the borders."""
+    x = rng.uniform(-3, w + 3, n).astype(F)
+    y = rng.uniform(-3, h + 3, n).astype(F)
+    vx = rng.normal(0, 0.2, n).astype(F)
+    vy = rng.normal(0, 0.2, n).astype(F)
+    e = rng.uniform(-0.5, 1.5, n).astype(F)
+    s = rng.integers(0, k, n).astype(np.int32)
+    if broken:
+        idx = rng.choice(n, broken, replace=False)
+        x[idx[0::4]] = np.nan
+        vy[idx[1::4]] = np.inf
+        e[idx[2::4]] = np.nan
+        s[idx[3::4]] = k + 3
+    return x, y, vx, vy, e, s
+
+
+def test_species_colours_match_twin():
+    rng = np.random.default_rng(1)
+    base = rng.random((MAX_SPECIES, 3)).astype(F)
+    gains = rng.uniform(-0.5, 1.5, MAX_SPECIES).astype(F)
+    gains[3] = np.nan
+    warm, luma = np.array(WARM_TINT, F), np.array(LUMA, F)
+    for warmth in (-1.0, -0.3, 0.0, 0.7, 1.0):
+        for k in (1, 5, MAX_SPECIES):
+            fast = np.zeros((MAX_SPECIES, 3), F)
+            ref = np.zeros((MAX_SPECIES, 3), F)
+            K.species_colours(base, k, F(warmth), warm, luma, gains, fast)
+            R.species_colours(base, k, F(warmth), warm, luma, gains, ref)
+            np.testing.assert_allclose(fast[:k], ref[:k], rtol=1e-5, atol=1e-7)
+            assert np.isfinite(fast).all() and (fast >= 0).all()
+
+
+def light_and_splat(kern, x, y, vx, vy, e, s, n, colours, k, w, h, f, band_rows, chunk=64):
+    px, py = np.zeros(n, F), np.zeros(n, F)
+    light, row, low_row = np.zeros((3, n), F), np.zeros(n, np.int32), np.zeros(n, np.int32)
+    spans = np.zeros((-(-n // chunk), 4), np.int32)
+    bad = kern.particle_light(x, y, vx, vy, e, s, n, colours, k, F(1.0), F(0.0), F(0.0), F(0.3),
+                              F(1.0), F(1.5), F(1 / f), px, py, light, row, low_row, chunk, spans)
+    hdr = np.zeros((3, h, w), F)
+    low = np.zeros((3, -(-h // f), -(-w // f)), F)
+    kern.splat(px, py, light, row, low_row, n, chunk, spans, hdr, low, F(1 / f), f, band_rows)
+    return bad, (px, py, light, row, low_row, spans), hdr, low
+
+
+def test_particle_light_and_splat_match_twins_including_borders_and_broken_particles():
+    rng = np.random.default_rng(2)
+    w, h, k, n, f = 96, 54, 5, 4000, 4
+    args = random_particles(rng, n, w, h, k, broken=40)
+    colours = rng.random((MAX_SPECIES, 3)).astype(F)
+    bad_f, per_f, hdr_f, low_f = light_and_splat(K, *args, n, colours, k, w, h, f, 8)
+    bad_r, per_r, hdr_r, low_r = light_and_splat(R, *args, n, colours, k, w, h, f, 8)
+    assert bad_f == bad_r == 40
+    for a, b in zip(per_f, per_r):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(hdr_f, hdr_r, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(low_f, low_r, rtol=1e-5, atol=1e-6)
+    assert hdr_f.sum() > 0 and np.isfinite(hdr_f).all()
+
+
+@pytest.mark.parametrize("band_rows,chunk,ordered", [(4, 64, False), (8, 1, True), (12, 256, True),
+                                                     (56, 7, False), (1000, 5000, True)])
+def test_splat_does_not_depend_on_bands_or_chunks(band_rows, chunk, ordered):
+    """Each pixel gets its additions in particle order whatever the bands and chunks:
+    bit-identical to one band walking every particle."""
+    rng = np.random.default_rng(8)
+    w, h, k, n, f = 80, 56, 3, 3000, 4
+    args = random_particles(rng, n, w, h, k, broken=12)
+    if ordered:      # as the engine hands them: sorted by row, so chunks span few rows
+        order = np.argsort(np.nan_to_num(args[1]), kind="stable")
+        args = tuple(a[order] for a in args)
+    colours = rng.random((MAX_SPECIES, 3)).astype(F)
+    _, _, hdr_one, low_one = light_and_splat(K, *args, n, colours, k, w, h, f, 10 ** 6 // f * f,
+                                             chunk=n)
+    _, _, hdr, low = light_and_splat(K, *args, n, colours, k, w, h, f, band_rows, chunk=chunk)
+    np.testing.assert_array_equal(hdr, hdr_one)
+    np.testing.assert_array_equal(low, low_one)
+
+
+def test_splat_conserves_each_particles_light():
+    """Bilinear weights sum to one: an inside particle adds exactly its light; the low buffer
+    holds the same light averaged over factor x factor pixels."""
+    colours = np.array([[1.0, 0.5, 0.25]], F)
+    one = np.ones(1, F)
+    bad, _, hdr, low = light_and_splat(K, one * F(17.3), one * F(21.8), one * 0, one * 0, one * 0,
+                                       np.zeros(1, np.int32), 1, colours, 1, 40, 40, 4, 8)
+    assert bad == 0
+    light = 0.3 * np.array([1.0, 0.5, 0.25])
+    np.testing.assert_allclose(hdr.sum(axis=(1, 2)), light, rtol=1e-6)
+    np.testing.assert_allclose(low.sum(axis=(1, 2)) * 16, light, rtol=1e-6)
+
+
+def test_bright_pass_and_decay_match_twin():
+    rng = np.random.default_rng(3)
+    low = (rng.random((3, 30, 50)) ** 3 * 2).astype(F)
+    low[:, :3, :3] = 1e-7            # decays below the flush level
+    a, b = low.copy(), low.copy()
+    bright_a, bright_b = np.zeros_like(low), np.zeros_like(low)
+    K.bright_pass(a, bright_a, F(0.6), F(0.8))
+    R.bright_pass(b, bright_b, F(0.6), F(0.8))
+    np.testing.assert_allclose(bright_a, bright_b, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(a, b)
+    assert (a[:, :3, :3] == 0).all()
+    # hue kept: the bright part is the pixel's colour scaled by one factor
+    m = low.max(axis=0)
+    sel = m > 0.6
+    ratio = bright_a[:, sel] / low[:, sel]
+    np.testing.assert_allclose(ratio, np.broadcast_to(ratio[0], ratio.shape), rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape,radius_px", [((3, 45, 80), 3.0), ((3, 7, 5), 4.5), ((3, 1, 1), 2.0)])
+def test_blurs_match_twin(shape, radius_px):
+    rng = np.random.default_rng(4)
+    src = rng.random(shape).astype(F)
+    weights = bloom_plan(shape[2] * 2, shape[1] * 2, radius_px / (shape[1] * 2)).weights
+    for fast, ref in ((K.blur_rows, R.blur_rows), (K.blur_cols, R.blur_cols)):
+        a, b = np.zeros_like(src), np.zeros_like(src)
+        fast(src, a, weights)
+        ref(src, b, weights)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        # a normalised blur keeps the mean of a constant image
+        const = np.full(shape, 0.7, F)
+        fast(const, a, weights)
+        np.testing.assert_allclose(a, 0.7, rtol=1e-5)
+
+
+def test_upsample_matches_twin_and_interpolates():
+    rng = np.random.default_rng(5)
+    f, w = 4, 70
+    wl = -(-w // f)
+    bloom = rng.random((3, 6, wl)).astype(F)
+    ix0, ix1, wx = column_taps(w, f, wl)
+    a, b = np.zeros((3, 6, w), F), np.zeros((3, 6, w), F)
+    K.upsample_rows(bloom, a, ix0, ix1, wx, F(0.8))
+    R.upsample_rows(bloom, b, ix0, ix1, wx, F(0.8))
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    # independent check of the taps: linear interpolation between low-pixel centres
+    centres = (np.arange(wl) + 0.5) * f
+    expect = np.stack([[np.interp(np.arange(w) + 0.5, centres, bloom[c, j]) for j in range(6)]
+                       for c in range(3)]) * 0.8
+    np.testing.assert_allclose(a, expect, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("tone", TONE_MAPS)
+def test_compose_matches_twin(tone):
+    rng = np.random.default_rng(6)
+    h, w, f = 37, 61, 4
+    hdr = (rng.random((3, h, w)) ** 4 * 6).astype(F)
+    hdr[:, 5, :] = 0.0
+    hdr[:, 6, :] = 500.0        # far past white
+    up = (rng.random((3, -(-h // f), w)) * 0.3).astype(F)
+    for exposure, brightness in ((1.2, 1.0), (0.3, 0.5), (8.0, 0.05), (1.0, 0.0)):
+        curve = np.array(curve_params(tone, exposure, brightness), F)
+        a, b = hdr.copy(), hdr.copy()
+        out_a, out_b = np.zeros((h, w), np.uint32), np.zeros((h, w), np.uint32)
+        K.compose(a, up, F(1 / f), curve, F(0.82), out_a)
+        R.compose(b, up, F(1 / f), curve, F(0.82), out_b)
+        assert_frames_close(out_a, out_b, atol=1)
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+        assert (channels(out_a)[..., 0] == 255).all()
+        if brightness == 0.0:
+            assert (out_a == 0xFF000000).all()
+
+
+def test_encode_is_srgb_within_one_and_a_half_levels():
+    t = np.concatenate([np.geomspace(1e-8, 1.0, 20001), np.linspace(0, 1, 20001)])
+    err = np.abs(encode(t) - linear_to_srgb(t)) * 255
+    assert err.max() < 1.5
+    assert np.all(np.diff(encode(np.linspace(0, 1, 10001))) >= 0)   # monotonic
+    assert encode(0.0) == 0.0 and abs(encode(1.0) - 1.0) < 1e-6
+
+
+@pytest.mark.parametrize("tone", TONE_MAPS)
+def test_tone_curves_are_monotonic_and_bounded(tone):
+    v = np.geomspace(1e-6, 1e4, 5001)
+    t = tone_curve(v, tone)
+    assert np.all(np.diff(t) >= 0) and t[0] < 1e-5 and t[-1] > 0.98 and t.max() <= 1.0
+
+
+def test_bloom_plan_keeps_the_glow_the_same_size_at_any_resolution():
+    for h in (180, 360, 720, 1080, 2160):
+        plan = bloom_plan(h * 16 // 9, h, 0.015)
+        sigma_low = np.sqrt(np.sum(plan.weights * (np.arange(len(plan.weights)) - plan.radius) ** 2))
+        assert abs(sigma_low * plan.factor / h - 0.015) < 0.0015
+        assert abs(plan.weights.sum() - 1) < 1e-6
+        assert plan.low_height * plan.factor >= h > (plan.low_height - 1) * plan.factor
+
+
+def test_framing_letterboxes_and_gain_follows_pixel_density():
+    fr = framing(16 / 9, 1280, 720)
+    assert (fr.scale, fr.ox, fr.oy) == (720.0, 0.0, 0.0)
+    fr = framing(1.0, 1280, 720)
+    assert fr.scale == 720 and fr.ox == 280 and fr.oy == 0
+    fr = framing(4.0, 1000, 1000)
+    assert fr.scale == 250 and fr.ox == 0 and fr.oy == 375
+    assert particle_gain(0.2, 720) == pytest.approx(0.2)
+    assert particle_gain(0.2, 1080) == pytest.approx(0.2 * 2.25)
+
+
+def test_palette_repeats_and_is_linear():
+    pal = palette_linear(("#ffffff", "#000000", "#808080"), 7)
+    assert pal.shape == (7, 3)
+    np.testing.assert_allclose(pal[0], 1.0)
+    np.testing.assert_allclose(pal[3], 1.0)
+    np.testing.assert_allclose(pal[2], 0.2158605, rtol=1e-5)   # sRGB 128 → linear
+
+
+def test_whole_frames_match_the_reference_renderer():
+    settings = RenderSettings()
+    swarm = make_swarm(5000, species_count=6, seed=7)
+    fast = CpuRenderer(settings, 6, swarm.aspect, 200, 120)
+    ref = ReferenceRenderer(settings, 6, swarm.aspect, 200, 120)
+    look = LookParams.from_settings(settings)
+    look.warmth = 0.4
+    look.species_gain[2] = 0.3
+    for i in range(6):
+        look.brightness = 1.0 - 0.1 * i
+        a = fast.render(swarm, look)
+        b = ref.render(swarm, look)
+        assert_frames_close(a, b, atol=1)
+        swarm.drift()
+    assert (channels(a)[..., 1:] > 0).any()

@@ -1,0 +1,108 @@
+"""The installation through its real CLI: headless, in a (dummy-driver) window, stopped by signals."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+CLI = [sys.executable, str(ROOT / "run_installation.py")]
+CONTRACT_FIELDS = {"frames": int, "ticks": int, "wall_s": float, "fps_mean": float, "frame_ms_p50": float,
+                   "frame_ms_p99": float, "particles": int, "participants_peak": int, "osc_received": int,
+                   "osc_rejected": int, "audio_underflows": int, "flash_limited_frames": int,
+                   "state_hash": str, "frame_hash": str, "scene": str, "audio_backend": str,
+                   "audio_callbacks": int}
+
+
+def run(args, env, timeout=180):
+    r = subprocess.run(CLI + args, capture_output=True, text=True, env=env, timeout=timeout)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+def summary_of(path):
+    data = json.loads(path.read_text())
+    for key, kind in CONTRACT_FIELDS.items():
+        assert isinstance(data[key], kind if kind is not float else (int, float)), (key, data[key])
+    return data
+
+
+def test_headless_run_writes_the_contract_summary(tmp_path, cli_env):
+    out = tmp_path / "s.json"
+    run(["--headless", "--frames", "90", "--osc-port", "0", "--summary", str(out)], cli_env)
+    s = summary_of(out)
+    assert s["frames"] == 90 and s["ticks"] >= 90
+    assert s["particles"] >= 50000
+    assert s["scene"] == "living-mosaic"
+    assert s["audio_backend"] == "offline"
+    assert len(s["state_hash"]) == 64 and len(s["frame_hash"]) == 64
+    assert s["fps_mean"] > 20
+
+
+def test_windowed_run_on_the_dummy_video_driver(tmp_path, cli_env):
+    out = tmp_path / "s.json"
+    env = dict(cli_env, SDL_VIDEODRIVER="dummy")
+    r = run(["--windowed", "--no-audio", "--frames", "30", "--osc-port", "0", "--size", "640x360",
+             "--set", "window.hud=true", "--summary", str(out)], env)
+    s = summary_of(out)
+    assert s["frames"] == 30
+    assert s["audio_backend"] == "none"
+    assert "running headless" not in r.stderr
+
+
+def test_no_display_is_one_line_and_carries_on(tmp_path, cli_env):
+    env = {k: v for k, v in cli_env.items() if k not in ("SDL_VIDEODRIVER", "DISPLAY", "WAYLAND_DISPLAY")}
+    if sys.platform != "linux":
+        pytest.skip("the no-display path is detected from DISPLAY on Linux")
+    out = tmp_path / "s.json"
+    r = run(["--no-audio", "--frames", "5", "--osc-port", "0", "--summary", str(out)], env)
+    assert "no display" in r.stderr and "running headless" in r.stderr
+    assert summary_of(out)["frames"] == 5
+
+
+def test_missing_display_index_is_exit_2(cli_env):
+    r = subprocess.run(CLI + ["--no-audio", "--display", "7", "--frames", "2", "--osc-port", "0"],
+                       capture_output=True, text=True, env=dict(cli_env, SDL_VIDEODRIVER="dummy"), timeout=120)
+    assert r.returncode == 2
+    assert "display 7 does not exist" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_same_seed_same_state_whatever_the_thread_count(tmp_path, cli_env, threads):
+    # one tick per frame (no catch-up), so the tick count is the frame count in every run
+    args = ["--headless", "--no-audio", "--frames", "40", "--osc-port", "0", "--seed", "11",
+            "--set", "window.max_catchup_ticks=1", "--set", "sim.particles=20000"]
+    hashes = []
+    for name in ("a", "b"):
+        out = tmp_path / f"{name}.json"
+        run(args + ["--summary", str(out)], dict(cli_env, NUMBA_NUM_THREADS=threads if name == "a" else "2"))
+        hashes.append(summary_of(out)["state_hash"])
+    assert hashes[0] == hashes[1]
+
+
+def test_sigterm_ends_cleanly_with_summary_and_complete_session(tmp_path, cli_env):
+    out, rec = tmp_path / "s.json", tmp_path / "rec.jsonl"
+    p = subprocess.Popen(CLI + ["--headless", "--no-audio", "--osc-port", "0", "--record", str(rec),
+                                "--summary", str(out)], env=cli_env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (rec.exists() and rec.stat().st_size > 0):
+            time.sleep(0.2)
+        time.sleep(1.5)
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err[-2000:]
+    s = summary_of(out)
+    lines = rec.read_text().splitlines()
+    assert json.loads(lines[0])["format"] == "living-mosaic-session"
+    assert json.loads(lines[-1]) == {"end": True, "ticks": s["ticks"]}

@@ -1,0 +1,204 @@
+"""The flash guard against an independent WCAG checker: adversarial inputs fail without it
+and pass with it; calm content goes through untouched."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import flash_scenes as S
+from flash_checker import check_flashes
+from installation.config import ConfigError
+from installation.safety.flash_guard import FlashGuard, check_flash_settings, flash_geometry
+from installation.safety.settings import OVERRIDE_PHRASE, SafetySettings
+
+
+def guarded(frames, fps, deg):
+    n, h, w = frames.shape
+    guard = FlashGuard(SafetySettings(image_width_deg=deg), w, h, fps)
+    out = frames.copy()
+    flags = [guard.process(f) for f in out]
+    assert sum(flags) == guard.limited_frames
+    return out, guard
+
+
+def check(frames, fps, guard):
+    g = guard.geometry
+    return check_flashes(frames, fps, g.field_w, g.field_h, g.block)
+
+
+def assert_guard_fixes(frames, fps, deg, kinds=("general",)):
+    out, guard = guarded(frames, fps, deg)
+    before = check(frames, fps, guard)
+    failing = {f.kind for f in before.failures}
+    assert set(kinds) <= failing, f"the input should fail the checker ({kinds}): {before.summary()}"
+    after = check(out, fps, guard)
+    assert after.ok, after.summary()
+    assert guard.limited_frames > 0
+    assert guard.crossings == 0
+    return out, guard
+
+
+def test_geometry_matches_the_wcag_reference_and_the_setting():
+    # 1024 px seen as 30° wide: the 341 x 256 rectangle of WCAG's note, blocks of 0.1° = 3 px
+    ref = flash_geometry(1024, 768, 30.0)
+    assert (ref.block, ref.field_w, ref.field_h) == (3, 341, 256)
+    g = flash_geometry(1920, 1080, 60.0)
+    assert (g.block, g.field_w, g.field_h) == (3, 320, 240)
+    wide = flash_geometry(1920, 1080, 120.0)   # a closer viewer: the field covers fewer pixels
+    assert wide.field_w < g.field_w and wide.block == 1
+    tiny = flash_geometry(64, 48, 5.0)         # a field larger than the image is the image
+    assert (tiny.field_w, tiny.field_h) == (64, 48)
+
+
+def test_white_black_at_10hz_full_screen():
+    frames = S.alternation(150, 60, 10, (1, 1, 1), (0, 0, 0), 48, 32)
+    out, guard = assert_guard_fixes(frames, 60, 30.0)
+    # it limits before the fourth flash: the first second keeps at most 5 full transitions
+    changed = np.any(out != frames, axis=(1, 2))
+    assert not changed[:12].any() and changed[12:30].any()
+
+
+def test_blackout_toggled_at_8hz_over_a_bright_swarm():
+    bright = S.swarm(100, 48, 64, 40, count=80, gain=1.5, seed=1)
+    assert_guard_fixes(S.blackout_toggle(bright, 48, 8), 48, 20.0)
+
+
+def test_saturated_red_black_alternation():
+    frames = S.alternation(90, 30, 7.5, (1, 0, 0), (0, 0, 0), 48, 32)
+    assert_guard_fixes(frames, 30, 30.0, kinds=("general", "red"))
+
+
+def test_red_flash_below_the_luminance_threshold_is_still_caught():
+    # dark red against black: a luminance change under 0.1, a red change far over 20
+    frames = S.alternation(90, 30, 7.5, (0.55, 0, 0), (0, 0, 0), 48, 32)
+    out, guard = assert_guard_fixes(frames, 30, 30.0, kinds=("red",))
+    assert not {f.kind for f in check(frames, 30, guard).failures} & {"general"}
+
+
+@pytest.mark.parametrize("colour,hold", [(False, 1), (True, 2)])
+def test_random_noise_flicker(colour, hold):
+    frames = S.noise(75, 64, 40, seed=3, colour=colour, hold=hold)
+    assert_guard_fixes(frames, 30, 30.0)
+
+
+def test_localized_patch_is_limited_and_the_rest_left_alone():
+    fps, w, h = 30, 64, 40
+    background = S.swarm(90, fps, w, h, count=25, seed=2)
+    x0, y0, pw, ph = 6, 6, 20, 14        # 280 px: 36% of a 32 x 24 field
+    frames = S.patch(background, fps, 10, x0, y0, pw, ph)
+    out, guard = assert_guard_fixes(frames, fps, 20.0)
+    far = np.ones((h, w), bool)
+    far[max(0, y0 - 2):y0 + ph + 2, max(0, x0 - 2):x0 + pw + 2] = False
+    assert np.array_equal(out[:, far], frames[:, far]), "the guard touched calm content far from the patch"
+
+
+def test_a_patch_under_a_quarter_of_the_field_may_flash():
+    fps = 30
+    background = S.swarm(90, fps, 64, 40, count=25, seed=2)
+    frames = S.patch(background, fps, 10, 6, 6, 12, 10)   # 120 px: 16% of a 32 x 24 field
+    out, guard = guarded(frames, fps, 20.0)
+    assert check(out, fps, guard).ok
+    assert guard.limited_frames == 0 and np.array_equal(out, frames)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_mixtures_never_fail(seed):
+    frames = S.random_mix(75, 30, 56, 36, seed=seed)
+    for deg in (20.0, 60.0):
+        out, guard = guarded(frames, 30, deg)
+        report = check(out, 30, guard)
+        assert report.ok, f"seed {seed}, {deg}°: {report.summary()}"
+        assert guard.crossings == 0
+
+
+def test_blocks_coarser_than_a_pixel():
+    # 240 px seen as 12° wide: 0.1° = 2 px, so the guard and the checker average 2 x 2 blocks,
+    # and a 10° field (200 x 150 px) is smaller than the image
+    frames = S.patch(S.noise(60, 240, 160, seed=7, hold=2), 24, 8, 20, 20, 120, 90,
+                     on=(1.0, 0.1, 0.1))
+    out, guard = guarded(frames, 24, 12.0)
+    assert guard.geometry.block == 2 and guard.geometry.field_w == 200
+    assert not check(frames, 24, guard).ok
+    assert check(out, 24, guard).ok
+
+
+def test_fractional_frame_rate():
+    frames = S.alternation(120, 59.94, 9, (1, 1, 1), (0.1, 0.1, 0.1), 48, 32)
+    assert_guard_fixes(frames, 59.94, 30.0)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: S.drifting_gradient(90, 30, 64, 40),
+    lambda: S.slow_fade(90, 30, 64, 40, hz=0.5),
+    lambda: S.slow_fade(90, 30, 64, 40, hz=1.4, colour=(1.0, 0.0, 0.0)),
+    lambda: S.swarm(90, 30, 64, 40, count=120, seed=4),
+])
+def test_calm_content_is_untouched(make):
+    frames = make()
+    for deg in (20.0, 60.0):
+        out, guard = guarded(frames, 30, deg)
+        assert guard.limited_frames == 0
+        assert np.array_equal(out, frames)
+
+
+def test_five_transitions_a_second_pass_through():
+    # the guard keeps one transition in hand (a swing may straddle a window's start), so
+    # 2.5 flashes a second over the whole screen are left alone
+    frames = S.alternation(120, 30, 2.5, (1, 1, 1), (0, 0, 0), 32, 24)
+    out, guard = guarded(frames, 30, 30.0)
+    assert check(frames, 30, guard).ok
+    assert guard.limited_frames == 0 and np.array_equal(out, frames)
+
+
+def test_scene_cuts_and_brightness_steps_are_counted_like_any_change():
+    # brightness stepping between two levels 5 times a second: limited like a flash
+    frames = S.alternation(90, 30, 5, (0.9, 0.9, 0.9), (0.45, 0.45, 0.45), 40, 30)
+    assert_guard_fixes(frames, 30, 30.0)
+
+
+def test_alpha_is_kept_and_reset_starts_afresh():
+    frames = S.alternation(60, 30, 10, (1, 1, 1), (0, 0, 0), 16, 12)
+    frames = (frames & np.uint32(0x00FFFFFF)) | np.uint32(0x7F000000)
+    out, guard = guarded(frames, 30, 30.0)
+    assert np.all(out >> np.uint32(24) == 0x7F)
+    assert guard.limited_frames > 0
+    guard.reset()
+    assert guard.limited_frames == 0
+    again = frames[:8].copy()   # five transitions: allowed to a guard with no history
+    assert not any(guard.process(f) for f in again)
+
+
+def test_bad_frames_are_refused_with_a_clear_message():
+    guard = FlashGuard(SafetySettings(), 16, 12, 30)
+    with pytest.raises(ValueError, match="uint32"):
+        guard.process(np.zeros((12, 16), np.float32))
+    with pytest.raises(ValueError, match="16x12"):
+        guard.process(np.zeros((16, 12), np.uint32))
+    with pytest.raises(ValueError, match="contiguous"):
+        guard.process(np.zeros((12, 32), np.uint32)[:, ::2])
+    with pytest.raises(ValueError, match="fps"):
+        FlashGuard(SafetySettings(), 16, 12, float("nan"))
+
+
+def test_turning_the_guard_off_needs_the_exact_phrase():
+    assert check_flash_settings(SafetySettings()) is None
+    with pytest.raises(ConfigError, match="flash_guard_override"):
+        check_flash_settings(SafetySettings(flash_guard=False))
+    with pytest.raises(ConfigError):
+        check_flash_settings(SafetySettings(flash_guard=False, flash_guard_override="yes"))
+    with pytest.raises(ConfigError):
+        FlashGuard(SafetySettings(flash_guard=False), 16, 12, 30)
+    off = SafetySettings(flash_guard=False, flash_guard_override=OVERRIDE_PHRASE)
+    warning = check_flash_settings(off)
+    assert "OFF" in warning and "seizure" in warning
+
+
+def test_a_disabled_guard_leaves_frames_alone():
+    off = SafetySettings(flash_guard=False, flash_guard_override=OVERRIDE_PHRASE)
+    frames = S.alternation(60, 30, 10, (1, 1, 1), (0, 0, 0), 16, 12)
+    guard = FlashGuard(off, 16, 12, 30)
+    out = frames.copy()
+    assert not any(guard.process(f) for f in out)
+    assert guard.warning and guard.limited_frames == 0
+    assert np.array_equal(out, frames)
+    assert not check(out, 30, guard).ok
