@@ -42,8 +42,9 @@ def server_up(name: str) -> bool:
         return False
 
 
-def start_jackd(name: str, rate: int, period: int) -> subprocess.Popen:
-    proc = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", str(rate), "-p", str(period)],
+def start_jackd(name: str, rate: int, period: int, realtime: bool = False) -> subprocess.Popen:
+    mode = ["--realtime"] if realtime else ["--no-realtime"]
+    proc = subprocess.Popen(["jackd", "-n", name] + mode + ["-d", "dummy", "-r", str(rate), "-p", str(period)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):
         if server_up(name):
@@ -94,6 +95,8 @@ def main(argv=None) -> int:
     ap.add_argument("--python-ms", type=float, default=1.0, help="pure Python per tick, GIL held")
     ap.add_argument("--switch-interval", type=float, default=0.001, help="sys.setswitchinterval (s)")
     ap.add_argument("--blocksize", type=int, default=256)
+    ap.add_argument("--realtime", action="store_true",
+                    help="start jackd with realtime scheduling, as an exhibit machine should (needs rtprio rights)")
     ap.add_argument("--json", default="", help="also write the report here")
     args = ap.parse_args(argv)
 
@@ -103,7 +106,7 @@ def main(argv=None) -> int:
     name = args.server or f"living-mosaic-soak-{os.getpid()}"
     os.environ["JACK_DEFAULT_SERVER"] = name
     os.environ["JACK_NO_START_SERVER"] = "1"
-    jack = None if server_up(name) else start_jackd(name, 48000, args.blocksize)
+    jack = None if server_up(name) else start_jackd(name, 48000, args.blocksize, args.realtime)
 
     import numpy as np
 
@@ -197,6 +200,7 @@ def main(argv=None) -> int:
         "nogil_ms": args.nogil_ms,
         "python_ms": args.python_ms,
         "switch_interval_s": args.switch_interval,
+        "jack_realtime": bool(args.realtime),
         "machine_load_1min": round(os.getloadavg()[0], 2),
         "cpu_count": os.cpu_count(),
     }

@@ -70,6 +70,10 @@ def open_audio(cfg: Config, headless: bool, no_audio: bool):
     from .audio.output import AudioOutput
     out = AudioOutput(cfg.audio)
     out.start()
+    if out.stats()["audio_backend"] != "none":
+        # the callback needs the GIL for its Python frame: Python's default 5 ms switch
+        # interval is a whole 256-frame block, so the main loop could starve it
+        sys.setswitchinterval(0.001)
     return out
 
 
@@ -110,10 +114,9 @@ class RunStage:
         self.extra_status = extra_status or (lambda: {})
         self.paused = False
         self.step_once = False
-        self.samples_per_tick = 0
-        if audio is not None and hasattr(audio, "render"):
-            self.samples_per_tick = int(round(audio.samplerate / pipeline.tick_hz)) if hasattr(audio, "samplerate") \
-                else int(round(pipeline.config.audio.samplerate / pipeline.tick_hz))
+        # an offline driver renders each tick's share of samples (exact integers: no drift)
+        self.offline = audio is not None and hasattr(audio, "render_to_tick")
+        self._audio_cfg = pipeline.config.audio
 
     def tick(self) -> None:
         if self.paused and not self.step_once:
@@ -126,9 +129,12 @@ class RunStage:
                 self.recorder(tick, ev)
         self.p.advance(events)
         if self.audio is not None:
+            if self.p.config.audio is not self._audio_cfg:   # a scene crossfade moved the music
+                self._audio_cfg = self.p.config.audio
+                self.audio.apply_settings(self._audio_cfg)
             self.audio.publish(self.p.audio)
-            if self.samples_per_tick:
-                block = self.audio.render(self.samples_per_tick)
+            if self.offline:
+                block = self.audio.render_to_tick(tick, self.p.tick_hz)
                 if self.audio_sink is not None:
                     self.audio_sink(block)
 
@@ -183,66 +189,61 @@ def _summary(pipeline, stats: LoopStats, audio, listener, extra: dict) -> dict:
 
 
 def run_command(args, cfg: Config) -> int:
+    from .ops.logs import setup_logging
+    setup_logging(cfg.log)
     for w in config_warnings(cfg):
         log.warning(w)
     from .pipeline import Pipeline
+    from datetime import datetime
     stop = StopFlag()
     stop.install_signals()
     t_start = time.perf_counter()
-    pipeline = Pipeline(cfg)
+    wall_now = {"t": datetime.now()}     # sampled once a frame: the pipeline never reads the clock
+    pipeline = Pipeline(cfg, time_of_day=lambda tick: wall_now["t"])
     render_size = (pipeline.renderer.width, pipeline.renderer.height)
     display = open_display(cfg, args.headless, render_size)
     headless = display is None
     audio = open_audio(cfg, headless, args.no_audio)
+    parts = _LiveParts(cfg, args, pipeline, audio)
+    try:
+        parts.open()
+    except BaseException:
+        parts.close()
+        if audio is not None:
+            audio.close()
+        if display is not None:
+            display.close()
+        raise
 
-    listener = None
-    if cfg.osc.enabled:
-        from .osc.listener import OscListener
-        listener = OscListener(cfg.osc, cfg.base_dir)
-        try:
-            listener.start()
-        except OSError as exc:
-            if audio is not None:
-                audio.close()
-            raise UserError(f"cannot listen for OSC on {cfg.osc.host}:{cfg.osc.port}: {exc.strerror or exc} "
-                            f"(another program has the port? choose one with --osc-port)") from None
-
-    recorder = None
-    if args.record:
-        from .session.recorder import Recorder
-        try:
-            recorder = Recorder(args.record, _header(cfg), cfg.session)
-        except OSError as exc:
-            if listener:
-                listener.stop()
-            raise UserError(f"--record {args.record}: cannot write: {exc.strerror or exc}") from None
-
-    stage = RunStage(pipeline, source=(lambda tick: listener.drain()) if listener else (lambda tick: []),
-                     display=display, audio=audio, recorder=recorder.write if recorder else None,
-                     stop=stop, hud=cfg.window.hud)
+    stage = RunStage(pipeline, source=parts.source, display=display, audio=audio,
+                     recorder=parts.record, stop=stop, hud=cfg.window.hud, extra_status=parts.hud_status)
 
     def on_frame(stats):
         stage.stats = stats
+        parts.beat(stats)
+        if stats.frames % 30 == 0:
+            wall_now["t"] = datetime.now()
         if stats.frames == 1:
-            log.info("first frame %.2f s after start (%d particles, %s)", time.perf_counter() - t_start,
-                     pipeline.swarm.n, "headless" if headless else f"window on display {cfg.window.display}")
+            log.info("first frame %.2f s after start (%d particles, %s, audio %s, OSC port %s)",
+                     time.perf_counter() - t_start, pipeline.swarm.n,
+                     "headless" if headless else f"window on display {cfg.window.display}",
+                     audio_stats(audio)["audio_backend"], parts.listener.port if parts.listener else "off")
+            parts.notifier.ready("running")
 
+    stats = LoopStats()
     try:
         stats = run_loop(stage, tick_s=1.0 / cfg.sim.tick_hz, max_catchup=cfg.window.max_catchup_ticks,
                          frames=args.frames, duration_s=args.duration, on_frame=on_frame)
     finally:
-        if listener:
-            listener.stop()
-        if recorder:
-            recorder.close(pipeline.tick)
+        parts.notifier.stopping()
+        parts.close()
         if audio is not None:
             audio.close()
         if display is not None:
             display.close()
     if stop.reason:
         log.info("stopped by %s", stop.reason)
-    summary = _summary(pipeline, stats, audio, listener, {"first_frame_s": None})
-    summary.pop("first_frame_s")
+    summary = _summary(pipeline, stats, audio, parts.listener, parts.summary_extra())
     if args.summary:
         from .summary import write_summary
         write_summary(args.summary, summary)
@@ -250,6 +251,143 @@ def run_command(args, cfg: Config) -> int:
              summary["frames"], summary["ticks"], summary["wall_s"], summary["fps_mean"],
              summary["frame_ms_p99"], summary["state_hash"][:16])
     return 0
+
+
+class _LiveParts:
+    """What only a live run has: the OSC listener, recordings, the schedule, status, watchdog."""
+
+    def __init__(self, cfg: Config, args, pipeline, audio):
+        from .ops.schedule import Schedule
+        from .ops.sdnotify import SdNotifier
+        self.cfg, self.args, self.pipeline, self.audio = cfg, args, pipeline, audio
+        self.listener = None
+        self.recorder = None
+        self.sessions = None
+        self.status = None
+        self.watchdog = None
+        self.notifier = SdNotifier()
+        self.schedule = Schedule(cfg.schedule, cfg.sim.tick_hz, pipeline.mixer.scenes())
+        self.injected: list[InputEvent] = []
+        self._t0 = time.monotonic()
+        self._last_status = 0.0
+        self._osc_last = (0.0, 0)
+        self.osc_rate = 0.0
+
+    def open(self) -> None:
+        cfg, args = self.cfg, self.args
+        if cfg.osc.enabled:
+            from .osc.listener import OscListener
+            self.listener = OscListener(cfg.osc, cfg.base_dir)
+            try:
+                self.listener.start()
+            except OSError as exc:
+                self.listener = None
+                raise UserError(str(exc)) from None
+        if args.record:
+            from .session.errors import SessionError
+            from .session.recorder import Recorder
+            try:
+                self.recorder = Recorder(args.record, _header(cfg), cfg.session)
+            except (OSError, SessionError) as exc:
+                raise UserError(f"--record {args.record}: {exc}") from None
+        from .session.recorder import SessionManager
+        self.sessions = SessionManager(cfg.session.folder, lambda: _header(cfg), cfg.session)
+        self.pipeline.record_handler = self._record_request
+        if cfg.status.targets:
+            from .ops.status import StatusSender
+            self.status = StatusSender(cfg.status.targets, cfg.status.interval_s).start()
+        from .ops.watchdog import Watchdog
+        self.watchdog = Watchdog(cfg.watchdog.stall_s, self._flush_on_stall, notifier=self.notifier).start()
+
+    # --- per tick: the one input door ---------------------------------------------------------
+    def source(self, tick: int) -> list[InputEvent]:
+        events = self.listener.drain() if self.listener is not None else []
+        if self.injected:
+            events = events + self.injected
+            self.injected = []
+        return events
+
+    def record(self, tick: int, event: InputEvent) -> None:
+        if self.recorder is not None:
+            self.recorder.write(tick, event)
+        if self.sessions is not None and self.sessions.active:
+            self.sessions.write(tick, event)
+
+    def _record_request(self, ev: InputEvent, tick: int) -> None:
+        if ev.addr == "/record/start":
+            path = self.sessions.start(str(ev.args[0]) if ev.args else None, tick)
+            if path is not None:
+                log.info("recording to %s (operator)", path)
+        elif ev.addr == "/record/stop":
+            path = self.sessions.stop(tick)
+            if path is not None:
+                log.info("recording %s closed (operator)", path)
+
+    # --- per frame -----------------------------------------------------------------------------
+    def beat(self, stats: LoopStats) -> None:
+        if self.watchdog is not None:
+            self.watchdog.beat()
+        now = time.monotonic()
+        if now - self._last_status < 1.0:
+            return
+        self._last_status = now
+        if self.schedule.active:
+            from datetime import datetime
+            scene = self.schedule.update(self.pipeline.tick, datetime.now())
+            if scene and scene != self.pipeline.mixer.current_name:
+                # as an event, so the recording holds it and a replay switches at the same tick
+                self.injected.append(InputEvent("/scene", "sf", (scene, float(self.cfg.schedule.crossfade_s)),
+                                                "schedule", now - self._t0))
+        if self.listener is not None:
+            t_prev, n_prev = self._osc_last
+            self.osc_rate = (self.listener.received - n_prev) / max(now - t_prev, 1e-6) if t_prev else 0.0
+            self._osc_last = (now, self.listener.received)
+        if self.status is not None:
+            mood = self.pipeline.control.mood
+            a = audio_stats(self.audio)
+            self.status.publish({
+                "fps": stats.fps_mean, "participants": mood.count, "valence": mood.valence,
+                "arousal": mood.arousal, "agreement": mood.agreement, "energy": mood.energy,
+                "scene": self.pipeline.mixer.current_name,
+                "osc_received": self.listener.received if self.listener else 0,
+                "osc_rejected": self.listener.rejected if self.listener else 0,
+                "audio_underflows": a.get("audio_underflows", 0),
+                "flash_limited_frames": self.pipeline.guard.limited_frames})
+
+    def hud_status(self) -> dict:
+        a = audio_stats(self.audio)
+        return {"scene": self.pipeline.mixer.current_name + (" (crossfading)" if self.pipeline.mixer.crossfading else ""),
+                "osc": f"{self.osc_rate:.0f} msg/s, rejected {self.listener.rejected if self.listener else 0}",
+                "audio": f"{a['audio_backend']}, underflows {a['audio_underflows']}",
+                "flash guard": f"limited {self.pipeline.guard.limited_frames} frames",
+                "recording": "yes" if (self.recorder is not None or (self.sessions and self.sessions.active)) else "no"}
+
+    def summary_extra(self) -> dict:
+        out = {}
+        if self.recorder is not None:
+            out["recording"] = self.recorder.stats()
+        if self.listener is not None:
+            out["osc_port"] = self.listener.port
+        out["operator_rejected"] = self.pipeline.operator_rejected
+        return out
+
+    def _flush_on_stall(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close(self.pipeline.tick)
+        if self.sessions is not None and self.sessions.active:
+            self.sessions.stop(self.pipeline.tick)
+
+    def close(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.stop()
+        if self.listener is not None:
+            self.listener.stop()
+        if self.recorder is not None:
+            self.recorder.close(self.pipeline.tick)
+        if self.sessions is not None and self.sessions.active:
+            self.sessions.stop(self.pipeline.tick)
+        if self.status is not None:
+            self.status.close()
 
 
 # --- replay ------------------------------------------------------------------------------------

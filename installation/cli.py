@@ -102,7 +102,6 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--duration", type=_positive(float), default=30.0, metavar="SECONDS")
     c.add_argument("--mood", choices=("calm", "joyful", "tense", "surge", "mixed"), default="mixed")
     c.add_argument("--seed", type=int, default=1, metavar="N")
-    c.add_argument("--rate", type=_positive(float), default=20.0, metavar="HZ", help="messages per second per participant")
 
     a = sub.add_parser("analyze", help="plots and a report of a recorded session")
     a.add_argument("session", metavar="SESSION")
@@ -157,7 +156,7 @@ def _dispatch(args) -> int:
         from .crowd.virtual import run_crowd
         host, port = args.to
         sent = run_crowd(host, port, participants=args.participants, duration=args.duration,
-                         mood=args.mood, seed=args.seed, rate_hz=args.rate)
+                         mood=args.mood, seed=args.seed)
         print(f"crowd: sent {sent} messages from {args.participants} participants to {host}:{port}")
         return 0
     if cmd == "analyze":
@@ -188,7 +187,11 @@ def _dispatch(args) -> int:
         from .audio.output import test_tone
         from .config import load_config
         cfg = load_config(args.config, sets=args.sets)
-        test_tone(cfg.audio, args.seconds)
+        from .audio.output import AudioUnavailable
+        try:
+            print(test_tone(cfg.audio, args.seconds))
+        except AudioUnavailable as exc:
+            raise UsageError(str(exc)) from None
         return 0
     raise UsageError(f"unknown command {cmd!r}")
 

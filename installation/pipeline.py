@@ -1,12 +1,16 @@
 """One run's state and its per-tick work: ticked input → control → swarm; frames; audio mailbox.
 
 Live, replay and export all drive this same object; they differ only in where the events
-come from and what happens to a finished frame. Nothing here reads the wall clock.
+come from and what happens to a finished frame. Nothing here reads the wall clock: the time
+of day (quiet hours) is handed in by the caller, from the wall clock live and from the
+session's recorded start in replay.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import datetime
+from typing import Callable
 
 import numpy as np
 
@@ -14,9 +18,13 @@ from .audio.params import AudioParams
 from .config import Config
 from .crowd.control import CrowdControl
 from .events import InputEvent
+from .ops.logs import RateLimitedLog
+from .ops.scenes import SceneMixer
+from .ops.votes import VoteBox
 from .render.cpu_renderer import CpuRenderer
 from .render.look import LookParams
 from .safety.flash_guard import FlashGuard
+from .safety.quiet_hours import QuietHours
 from .sim.params import StepParams
 from .sim.swarm import Swarm
 
@@ -24,21 +32,30 @@ log = logging.getLogger(__name__)
 
 
 class Pipeline:
-    def __init__(self, config: Config, *, render_size: tuple[int, int] | None = None):
+    def __init__(self, config: Config, *, render_size: tuple[int, int] | None = None,
+                 time_of_day: Callable[[int], datetime] | None = None):
         self.config = config
         self.tick_hz = config.sim.tick_hz
         self.swarm = Swarm(config.sim)
         self.step = StepParams.from_settings(config.sim)
         self.look = LookParams.from_settings(config.render)
         self.control = CrowdControl(config)
+        self.mixer = SceneMixer(config)
+        self.votes = VoteBox(config.votes, self.tick_hz, self.mixer.scenes())
+        self.quiet = QuietHours.from_settings(config.safety)
+        self.time_of_day = time_of_day
+        self.quiet_amount = 0.0
         self.audio = AudioParams()
         w, h = render_size or (config.render.width, config.render.height)
         self.renderer = CpuRenderer(config.render, config.sim.species, config.sim.aspect, w, h)
         self.guard = FlashGuard(config.safety, w, h, float(self.tick_hz))
         self.tick = 0
         self.events_applied = 0
+        self.operator_rejected = 0
         self.frame: np.ndarray | None = None
-        self.operator_handlers = []   # callables(event, tick) for /scene, /param, /record, votes
+        # /record/start and /record/stop belong to the live run, not to the simulation
+        self.record_handler: Callable[[InputEvent, int], None] | None = None
+        self._rlog = RateLimitedLog(log)
 
     # --- per tick -------------------------------------------------------------------------
     def advance(self, events: list[InputEvent]) -> None:
@@ -50,13 +67,48 @@ class Pipeline:
         self.events_applied += len(events)
         control.update(tick)
         for req in control.operator_requests:
-            for handler in self.operator_handlers:
-                handler(req, tick)
-        self.step.reset_scalars(self.config.sim)
+            self._operator(req, tick)
+        winner = self.votes.update(tick)
+        if winner:
+            log.info("the audience voted for scene '%s'", winner)
+            self._reject(self.mixer.switch(winner, self.config.votes.crossfade_s, tick))
+        cfg = self.mixer.update(tick)
+        if cfg is not self.config:
+            self._set_config(cfg)
         control.fill(self.step, self.look)
+        if self.time_of_day is not None and tick % self.tick_hz == 0:
+            self.quiet_amount = self.quiet.amount(self.time_of_day(tick))
+        if self.quiet_amount > 0.0:
+            self.look.brightness *= 1.0 - self.quiet_amount * (1.0 - self.config.safety.quiet_brightness)
         self.swarm.step(self.step)
         self._fill_audio()
         self.tick += 1
+
+    def _set_config(self, cfg: Config) -> None:
+        self.config = cfg
+        self.control.set_config(cfg)
+        r = cfg.render
+        self.look.exposure, self.look.bloom, self.look.trail_decay = r.exposure, r.bloom, r.trail_decay
+        self.renderer.set_palette(r.palette) if hasattr(self.renderer, "set_palette") else None
+
+    def _reject(self, reason: str | None) -> None:
+        if reason:
+            self.operator_rejected += 1
+            self._rlog.warning("operator", "%s", reason)
+
+    def _operator(self, ev: InputEvent, tick: int) -> None:
+        addr = ev.addr
+        if addr == "/scene":
+            fade = float(ev.args[1]) if len(ev.args) > 1 else None
+            self._reject(self.mixer.switch(str(ev.args[0]), fade, tick))
+        elif addr.startswith("/param/"):
+            self._reject(self.mixer.set_param(addr[len("/param/"):], float(ev.args[0]), tick))
+        elif addr.endswith("/vote"):
+            pid = addr.split("/")[2]
+            self._reject(self.votes.vote(pid, str(ev.args[0]), tick))
+        elif addr.startswith("/record/"):
+            if self.record_handler is not None:
+                self.record_handler(ev, tick)
 
     def _fill_audio(self) -> None:
         ap = self.audio
@@ -69,13 +121,14 @@ class Pipeline:
         for p in control.participants:
             if n >= ap.max_voices:
                 break
-            # pan follows where the participant's tile lights up: left of the image is left
+            # pan follows where the participant's touch lights up: left of the image is left
             ap.set_voice(n, p.fade, p.x, p.y, p.valence, p.arousal, p.energy, p.species, 2.0 * p.x - 1.0)
             n += 1
         ap.clear_voices_from(n)
         for x, y, strength in control.new_pulses:
             ap.hit(strength, 2.0 * x - 1.0)
         ap.volume = control.volume
+        ap.quiet = self.quiet_amount
 
     # --- per frame ------------------------------------------------------------------------
     def render(self) -> np.ndarray:

@@ -3,7 +3,6 @@ the true-peak ceiling hold on adversarial states, quiet hours lower the ceiling 
 from __future__ import annotations
 
 import datetime as dt
-import math
 
 import numpy as np
 import pyloudnorm as pyln

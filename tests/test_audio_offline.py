@@ -242,3 +242,61 @@ def test_extreme_block_sizes_render(blocksize):
     audio.publish(p)
     y = audio.render(SR)
     assert np.isfinite(y).all() and np.abs(y).max() > 0.01
+
+
+def test_presence_scales_a_voice_and_zero_releases_it():
+    s = AudioSettings(texture_gain=0.0, compressor_threshold_db=0.0, lufs_ceiling=0.0)
+
+    def level(presence):
+        audio = OfflineAudio(s)
+        p = AudioParams(1.0)
+        p.set_voice(0, presence, 0.3, 0.4, 0.0, 0.0, 0.5, 0, 0.0)
+        audio.publish(p)
+        return float(np.sqrt(np.mean(audio.render(2 * SR)[SR:] ** 2)))
+
+    full, faded = level(1.0), level(0.25)
+    assert abs(faded / full - 0.25) < 0.02
+    assert level(0.0) < 1e-6
+
+
+def test_clear_voices_from_silences_the_unfilled_slots():
+    p = AudioParams()
+    for i in range(10):
+        p.set_voice(i, True, 0.5, 0.5, 0, 0, 0, 0, 0)
+    p.clear_voices_from(4)
+    assert list(p.voices[:, P.V_ACTIVE][:10]) == [1.0] * 4 + [0.0] * 6
+    assert p.max_voices == P.MAX_VOICES == 64
+
+
+def test_a_touch_is_heard_within_one_block_of_its_tick():
+    """Input-to-sound: the tick that publishes a new touch is followed, at the next block
+    boundary, by the voice's onset (plus only the limiter's look-ahead)."""
+    s = AudioSettings(texture_gain=0.0)
+    audio = OfflineAudio(s)
+    p = AudioParams(1.0)
+    audio.publish(p)
+    audio.render(s.blocksize * 4)
+    p.set_voice(0, True, 0.5, 0.5, 0.0, 0.0, 0.5, 0, 0.0)         # the calmest, slowest attack
+    audio.publish(p)
+    y = audio.render(s.blocksize * 4)
+    onset = int(np.argmax(np.abs(y[:, 0]) > 1e-5))                # the sound has begun
+    assert 0 < onset <= audio.engine.latency_frames + 16            # the limiter's look-ahead only
+    latency_ms = (s.blocksize + onset) / SR * 1e3                    # worst case: published just after a block began
+    assert latency_ms + 1000 / 60 <= 25.0
+
+
+def test_a_fresh_params_object_does_not_replay_old_hits():
+    s = AudioSettings(texture_gain=0.0)
+    audio = OfflineAudio(s)
+    old = AudioParams()
+    for _ in range(5):
+        old.hit(1.0)
+        audio.publish(old)
+        audio.render(256)
+    from installation.audio.synth import DR_ON
+    drums = audio.engine.synth[4]
+    audio.render(SR * 5)                         # let them ring out
+    assert not (drums[:, DR_ON] > 0.5).any()
+    audio.publish(AudioParams())                 # a new numbering from zero
+    audio.render(256)
+    assert not (drums[:, DR_ON] > 0.5).any()

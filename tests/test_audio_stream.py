@@ -1,8 +1,9 @@
 """A real stream: PortAudio's JACK host API against JACK's dummy backend.
 
-The fixture starts its own JACK server (`jackd --no-realtime -d dummy -r 48000 -p 256`)
-under a private server name, so it never disturbs (or depends on) another server on the
-machine, and points PortAudio's JACK client at it with JACK_DEFAULT_SERVER.
+The fixture uses the JACK server already running (CI starts `jackd --no-realtime -d dummy
+-r 48000 -p 256`), or starts that command itself under a private server name and points
+PortAudio's JACK client at it with JACK_DEFAULT_SERVER. The test that kills a server only
+ever kills one it started for itself.
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from installation.audio.jitcache import ensure_fresh_cache
@@ -61,9 +61,14 @@ def jack(request):
     except Exception as exc:
         need(False, f"PortAudio: {exc}")
     saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
-    os.environ["JACK_DEFAULT_SERVER"] = SERVER
+    # a server already running (CI starts the default one) is used as it is
+    name = saved["JACK_DEFAULT_SERVER"] or "default"
+    proc = None
+    if not _server_up(name):
+        name = SERVER
+        proc = start_jackd(SERVER)
+    os.environ["JACK_DEFAULT_SERVER"] = name
     os.environ["JACK_NO_START_SERVER"] = "1"
-    proc = None if _server_up(SERVER) else start_jackd(SERVER)
     rescan(sd)
     apis = [a["name"] for a in sd.query_hostapis()]
     try:

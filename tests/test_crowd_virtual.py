@@ -131,6 +131,12 @@ def test_run_crowd_is_n_phones_over_real_udp():
         cc.apply(e, 1)
     cc.update(1)
     assert cc.mood.count == 0
+    # all of it on one tick (a frame loop that started late): they were still there
+    late = CrowdControl(Config())
+    for e in events:
+        late.apply(e, 0)
+    late.update(0)
+    assert late.participants_peak == 4 and late.mood.count == 0
 
 
 def test_run_crowd_names_a_host_it_cannot_resolve():

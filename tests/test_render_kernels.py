@@ -63,7 +63,12 @@ def test_species_colours_match_twin():
             assert np.isfinite(fast).all() and (fast >= 0).all()
 
 
-def light_and_splat(kern, x, y, vx, vy, e, s, n, colours, k, w, h, f, band_rows, chunk=64):
+NEUTRAL = np.array(curve_params("aces", 1.0, 1.0), F)
+
+
+def light_and_splat(kern, x, y, vx, vy, e, s, n, colours, k, w, h, f, band_rows, chunk=64,
+                    low_band_rows=3):
+    """particle_light, splat_low and splat_compose (no bloom, decay 1) on one set of particles."""
     px, py = np.zeros(n, F), np.zeros(n, F)
     light, row, low_row = np.zeros((3, n), F), np.zeros(n, np.int32), np.zeros(n, np.int32)
     spans = np.zeros((-(-n // chunk), 4), np.int32)
@@ -71,28 +76,33 @@ def light_and_splat(kern, x, y, vx, vy, e, s, n, colours, k, w, h, f, band_rows,
                               F(1.0), F(1.5), F(1 / f), px, py, light, row, low_row, chunk, spans)
     hdr = np.zeros((3, h, w), F)
     low = np.zeros((3, -(-h // f), -(-w // f)), F)
-    kern.splat(px, py, light, row, low_row, n, chunk, spans, hdr, low, F(1 / f), f, band_rows)
-    return bad, (px, py, light, row, low_row, spans), hdr, low
+    out = np.zeros((h, w), np.uint32)
+    kern.splat_low(px, py, light, low_row, n, chunk, spans, low, F(1 / f), low_band_rows)
+    up = np.zeros((3, low.shape[1], w), F)
+    kern.splat_compose(px, py, light, row, n, chunk, spans, hdr, up, F(1 / f), NEUTRAL, F(1.0), out,
+                       band_rows)
+    return bad, (px, py, light, row, low_row, spans), hdr, low, out
 
 
-def test_particle_light_and_splat_match_twins_including_borders_and_broken_particles():
+def test_particle_light_and_splats_match_twins_including_borders_and_broken_particles():
     rng = np.random.default_rng(2)
     w, h, k, n, f = 96, 54, 5, 4000, 4
     args = random_particles(rng, n, w, h, k, broken=40)
     colours = rng.random((MAX_SPECIES, 3)).astype(F)
-    bad_f, per_f, hdr_f, low_f = light_and_splat(K, *args, n, colours, k, w, h, f, 8)
-    bad_r, per_r, hdr_r, low_r = light_and_splat(R, *args, n, colours, k, w, h, f, 8)
+    bad_f, per_f, hdr_f, low_f, out_f = light_and_splat(K, *args, n, colours, k, w, h, f, 8)
+    bad_r, per_r, hdr_r, low_r, out_r = light_and_splat(R, *args, n, colours, k, w, h, f, 8)
     assert bad_f == bad_r == 40
     for a, b in zip(per_f, per_r):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(hdr_f, hdr_r, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(low_f, low_r, rtol=1e-5, atol=1e-6)
+    assert_frames_close(out_f, out_r, atol=1)
     assert hdr_f.sum() > 0 and np.isfinite(hdr_f).all()
 
 
-@pytest.mark.parametrize("band_rows,chunk,ordered", [(4, 64, False), (8, 1, True), (12, 256, True),
-                                                     (56, 7, False), (1000, 5000, True)])
-def test_splat_does_not_depend_on_bands_or_chunks(band_rows, chunk, ordered):
+@pytest.mark.parametrize("band_rows,low_band_rows,chunk,ordered", [
+    (1, 1, 64, False), (8, 2, 1, True), (11, 5, 128, True), (56, 14, 7, False), (1000, 1000, 5000, True)])
+def test_splats_do_not_depend_on_bands_or_chunks(band_rows, low_band_rows, chunk, ordered):
     """Each pixel gets its additions in particle order whatever the bands and chunks:
     bit-identical to one band walking every particle."""
     rng = np.random.default_rng(8)
@@ -102,24 +112,31 @@ def test_splat_does_not_depend_on_bands_or_chunks(band_rows, chunk, ordered):
         order = np.argsort(np.nan_to_num(args[1]), kind="stable")
         args = tuple(a[order] for a in args)
     colours = rng.random((MAX_SPECIES, 3)).astype(F)
-    _, _, hdr_one, low_one = light_and_splat(K, *args, n, colours, k, w, h, f, 10 ** 6 // f * f,
-                                             chunk=n)
-    _, _, hdr, low = light_and_splat(K, *args, n, colours, k, w, h, f, band_rows, chunk=chunk)
+    _, _, hdr_one, low_one, out_one = light_and_splat(K, *args, n, colours, k, w, h, f, h,
+                                                      chunk=n, low_band_rows=h)
+    _, _, hdr, low, out = light_and_splat(K, *args, n, colours, k, w, h, f, band_rows, chunk=chunk,
+                                          low_band_rows=low_band_rows)
     np.testing.assert_array_equal(hdr, hdr_one)
     np.testing.assert_array_equal(low, low_one)
+    np.testing.assert_array_equal(out, out_one)
 
 
-def test_splat_conserves_each_particles_light():
+def test_splats_conserve_each_particles_light():
     """Bilinear weights sum to one: an inside particle adds exactly its light; the low buffer
     holds the same light averaged over factor x factor pixels."""
     colours = np.array([[1.0, 0.5, 0.25]], F)
     one = np.ones(1, F)
-    bad, _, hdr, low = light_and_splat(K, one * F(17.3), one * F(21.8), one * 0, one * 0, one * 0,
-                                       np.zeros(1, np.int32), 1, colours, 1, 40, 40, 4, 8)
+    bad, _, hdr, low, _ = light_and_splat(K, one * F(17.3), one * F(21.8), one * 0, one * 0, one * 0,
+                                          np.zeros(1, np.int32), 1, colours, 1, 40, 40, 4, 8)
     assert bad == 0
     light = 0.3 * np.array([1.0, 0.5, 0.25])
     np.testing.assert_allclose(hdr.sum(axis=(1, 2)), light, rtol=1e-6)
     np.testing.assert_allclose(low.sum(axis=(1, 2)) * 16, light, rtol=1e-6)
+
+
+def test_mean_span_matches_twin():
+    spans = np.array([[3, 9, 0, 2], [5, 5, 1, 1], [2 ** 30, -(2 ** 30), 2 ** 30, -(2 ** 30)]], np.int32)
+    assert K.mean_span(spans, 3) == R.mean_span(spans, 3) == pytest.approx((7 + 1) / 3)
 
 
 def test_bright_pass_and_decay_match_twin():
@@ -175,20 +192,25 @@ def test_upsample_matches_twin_and_interpolates():
 
 @pytest.mark.parametrize("tone", TONE_MAPS)
 def test_compose_matches_twin(tone):
+    """The full-resolution pass without particles: tone-map, pack and decay."""
     rng = np.random.default_rng(6)
     h, w, f = 37, 61, 4
     hdr = (rng.random((3, h, w)) ** 4 * 6).astype(F)
     hdr[:, 5, :] = 0.0
     hdr[:, 6, :] = 500.0        # far past white
+    hdr[:, 7, :3] = 1e-6        # decays below the flush level
     up = (rng.random((3, -(-h // f), w)) * 0.3).astype(F)
+    none = (np.zeros(0, F), np.zeros(0, F), np.zeros((3, 0), F), np.zeros(0, np.int32), 0, 64,
+            np.zeros((0, 4), np.int32))
     for exposure, brightness in ((1.2, 1.0), (0.3, 0.5), (8.0, 0.05), (1.0, 0.0)):
         curve = np.array(curve_params(tone, exposure, brightness), F)
         a, b = hdr.copy(), hdr.copy()
         out_a, out_b = np.zeros((h, w), np.uint32), np.zeros((h, w), np.uint32)
-        K.compose(a, up, F(1 / f), curve, F(0.82), out_a)
-        R.compose(b, up, F(1 / f), curve, F(0.82), out_b)
+        K.splat_compose(*none, a, up, F(1 / f), curve, F(0.82), out_a, 5)
+        R.splat_compose(*none, b, up, F(1 / f), curve, F(0.82), out_b, 5)
         assert_frames_close(out_a, out_b, atol=1)
         np.testing.assert_allclose(a, b, rtol=1e-6)
+        assert (a[:, 7, :3] == 0).all()
         assert (channels(out_a)[..., 0] == 255).all()
         if brightness == 0.0:
             assert (out_a == 0xFF000000).all()

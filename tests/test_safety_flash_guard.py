@@ -111,6 +111,42 @@ def test_random_mixtures_never_fail(seed):
         assert guard.crossings == 0
 
 
+def point_series(rng, n):
+    """One colour per frame, drawn to probe the transition bookkeeping: jumps, random walks,
+    ramps that straddle window edges, flicker near the 0.8 bright limit, and reds."""
+    kind = rng.integers(0, 5)
+    if kind == 0:
+        v = rng.random((n, 3))
+    elif kind == 1:
+        v = np.clip(0.5 + np.cumsum(rng.normal(0, 0.12, (n, 1)), 0), 0, 1) * np.ones(3)
+    elif kind == 2:
+        v, x, level = np.zeros((n, 3)), 0, 0.0
+        while x < n:
+            steps, target = int(rng.integers(1, 8)), rng.random()
+            v[x:x + steps] = np.linspace(level, target, steps)[:n - x, None]
+            level, x = target, x + steps
+    elif kind == 3:
+        v = (0.85 + 0.15 * rng.random((n, 1))) * np.ones(3)
+    else:
+        v = np.stack([rng.random(n), rng.random(n) * 0.2, rng.random(n) * 0.2], 1)
+    return (S.pack(v)[:, None, None] * np.ones((1, 2, 2), np.uint32)).astype(np.uint32)
+
+
+def test_random_single_point_series_never_fail():
+    # a 2 x 2 image is all one field: every 6th transition in a second must be refused
+    rng = np.random.default_rng(12)
+    limited = 0
+    for trial in range(120):
+        fps = (24.0, 30.0, 50.0)[trial % 3]
+        frames = point_series(rng, 100)
+        out, guard = guarded(frames, fps, 60.0)
+        report = check(out, fps, guard)
+        assert report.ok, f"trial {trial}: {report.summary()}"
+        assert guard.crossings == 0
+        limited += guard.limited_frames > 0
+    assert limited > 60      # most of these series needed limiting
+
+
 def test_blocks_coarser_than_a_pixel():
     # 240 px seen as 12° wide: 0.1° = 2 px, so the guard and the checker average 2 x 2 blocks,
     # and a 10° field (200 x 150 px) is smaller than the image
@@ -120,6 +156,27 @@ def test_blocks_coarser_than_a_pixel():
     assert guard.geometry.block == 2 and guard.geometry.field_w == 200
     assert not check(frames, 24, guard).ok
     assert check(out, 24, guard).ok
+
+
+def test_the_window_follows_ticks_when_frames_are_sparse():
+    # the loop fell behind: 15 frames a second reach the screen, 4 ticks apart at 60 Hz.
+    # 2 flashes a second are fine; counted per frame the window would span 4 seconds.
+    frames = S.alternation(60, 15, 2, (1, 1, 1), (0, 0, 0), 24, 16)
+    guard = FlashGuard(SafetySettings(image_width_deg=30.0), 24, 16, 60)
+    out = frames.copy()
+    assert not any(guard.process(f, tick=4 * i + 7) for i, f in enumerate(out))
+    assert np.array_equal(out, frames) and check(out, 15, guard).ok
+    per_frame = FlashGuard(SafetySettings(image_width_deg=30.0), 24, 16, 60)
+    assert any(per_frame.process(f) for f in frames.copy())
+    # and real flashing at that frame rate is still caught
+    fast = S.alternation(60, 15, 5, (1, 1, 1), (0, 0, 0), 24, 16)
+    guard.reset()
+    out = fast.copy()
+    for i, f in enumerate(out):
+        guard.process(f, tick=4 * i)
+    assert not check(fast, 15, guard).ok and check(out, 15, guard).ok
+    with pytest.raises(ValueError, match="never decreases"):
+        guard.process(out[0].copy(), tick=3)
 
 
 def test_fractional_frame_rate():

@@ -93,9 +93,22 @@ def test_encode_picks_the_nearest_byte_in_linear_light():
     assert err.max() < 0.0045      # the rounding margin the guard's limiting relies on
 
 
-@pytest.mark.parametrize("w,h,deg", [(40, 28, 20.0), (80, 52, 4.0)])
-def test_the_whole_guard_matches_its_twin_bit_for_bit(w, h, deg):
-    frames = S.random_mix(32, 24, w, h, seed=5)
+def stripes(n, fps, w, h):
+    """Flat stripes a block wide, flashing in three phases: neighbours share pixel values
+    but not plans (exercises the kernel's per-row memo of blended pixels and plans)."""
+    out = np.empty((n, h, w), np.uint32)
+    on, off = S.pack(np.array([1.0, 0.2, 0.2])), S.pack(np.zeros(3))
+    cols = np.arange(w) % 3
+    for i in range(n):
+        phase = S.toggles(n + 3, fps, 9)[i:i + 3]
+        out[i] = np.where(phase[cols], on, off)[None, :]
+    return out
+
+
+@pytest.mark.parametrize("w,h,deg,kind", [(40, 28, 20.0, "mix"), (80, 52, 4.0, "mix"),
+                                          (30, 20, 30.0, "stripes")])
+def test_the_whole_guard_matches_its_twin_bit_for_bit(w, h, deg, kind):
+    frames = S.random_mix(32, 24, w, h, seed=5) if kind == "mix" else stripes(40, 24, w, h)
     fast = FlashGuard(SafetySettings(image_width_deg=deg), w, h, 24)
     twin = FlashGuard(SafetySettings(image_width_deg=deg), w, h, 24, kernels=R)
     a, z = frames.copy(), frames.copy()

@@ -93,10 +93,9 @@ def update_globals(target, gs, drums, cfg, counters, n):
     gs[GS_CLU] += (target[P.CLUSTERING] - gs[GS_CLU]) * a
     gs[GS_VOL] += (target[P.VOLUME] - gs[GS_VOL]) * a
     gs[GS_QUIET] += (target[P.QUIET] - gs[GS_QUIET]) * a
-    active = 0.0
+    active = 0.0                     # voices present, a fading one counting in part
     for v in range(P.MAX_VOICES):
-        if target[P.VOICES + v * P.VOICE_FIELDS + P.V_ACTIVE] > 0.5:
-            active += 1.0
+        active += target[P.VOICES + v * P.VOICE_FIELDS + P.V_ACTIVE]
     gs[GS_NACT] += (active - gs[GS_NACT]) * (1.0 if gs[GS_INIT] < 0.5 else glide_coef(n, 0.25, sr))
     if gs[GS_INIT] < 0.5:
         latch_bar(gs, cfg, 0)
@@ -104,6 +103,8 @@ def update_globals(target, gs, drums, cfg, counters, n):
 
     serial = int(target[P.HIT_SERIAL])
     pending = (serial - int(gs[GS_HIT_SERIAL])) % P.HIT_SERIAL_MOD
+    if pending > P.HIT_SERIAL_MOD // 2:
+        pending = 0                  # the numbering went backwards (a fresh AudioParams): resync
     if pending > P.HIT_SLOTS:
         counters[C_HITS_DROPPED] += pending - P.HIT_SLOTS
         pending = P.HIT_SLOTS
@@ -111,8 +112,9 @@ def update_globals(target, gs, drums, cfg, counters, n):
         idx = (serial - pending + 1 + k) % P.HIT_SERIAL_MOD
         b = P.HITS + (idx % P.HIT_SLOTS) * P.HIT_FIELDS
         strength = target[b]
-        start_hit(drums, cfg, strength, target[b + 1])
-        gs[GS_TENSION_T] = min(1.0, gs[GS_TENSION_T] + 0.5 * strength)
+        if strength > 0.0:
+            start_hit(drums, cfg, strength, target[b + 1])
+            gs[GS_TENSION_T] = min(1.0, gs[GS_TENSION_T] + 0.5 * strength)
     gs[GS_HIT_SERIAL] = serial
 
     surge = min(max((gs[GS_ARO] * gs[GS_ENE] - 0.45) * 2.5, 0.0), 1.0)

@@ -40,10 +40,16 @@ def kweight_coefficients(samplerate: float) -> np.ndarray:
     return out
 
 
-def true_peak_filter(factor: int = 4) -> np.ndarray:
-    """(factor, taps) float64 polyphase interpolator; row k gives the value k/factor of a
-    sample after position n - delay, where delay = (taps - 1) // 2 ... see `tp_delay`."""
-    half = 10 * factor
+TP_FACTOR = 4          # oversampling of every true-peak estimate (BS.1770 asks for >= 4x at 48 kHz)
+TP_HALF = 10           # the interpolator reaches this many input samples either side
+
+
+def true_peak_filter(factor: int = TP_FACTOR) -> np.ndarray:
+    """(factor, taps) float64 polyphase interpolator, SciPy's resample_poly design.
+
+    Fed x[n] (newest) back to x[n - taps + 1], row k gives the signal at n - TP_HALF + k/factor:
+    together the rows cover the interval [n - TP_HALF, n - TP_HALF + 1)."""
+    half = TP_HALF * factor
     n = 2 * half + 1
     m = np.arange(n) - half
     cutoff = 1.0 / factor
@@ -55,11 +61,6 @@ def true_peak_filter(factor: int = 4) -> np.ndarray:
         sub = h[k::factor]
         phases[k, :sub.size] = sub
     return phases
-
-
-def tp_delay(factor: int = 4) -> int:
-    """Whole samples between the newest input and the start of the interval the phases cover."""
-    return (10 * factor) // factor
 
 
 @njit(nogil=True, cache=True)
@@ -134,11 +135,12 @@ def lufs_of(sum_power: float, samples: int) -> float:
 
 @njit(nogil=True, cache=True)
 def tp_push(x, hist, pos, phases):
-    """Push one sample into a FIR history ring (length = taps, doubled so a tap window is
-    contiguous) and return the largest |value| over all phases for the newest interval.
+    """Push one sample into an interpolator history and return the largest |value| over all
+    phases for the newest interval (see true_peak_filter).
 
-    hist has 2 * taps entries: each sample is written twice so hist[pos : pos + taps] is the
-    last `taps` samples newest first... oldest first. pos is the next write index 0..taps-1."""
+    hist holds 2 * taps values: each sample is written at pos and pos + taps, so the last
+    `taps` samples always sit contiguously in hist[pos + 1 : pos + taps + 1]. The caller
+    advances pos (0..taps-1) after each call."""
     taps = phases.shape[1]
     hist[pos] = x
     hist[pos + taps] = x

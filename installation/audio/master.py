@@ -11,7 +11,7 @@ import math
 
 from numba import njit
 
-from .loudness import LOUDNESS_OFFSET, kweight_power, tp_push, window_leaving, window_push
+from .loudness import LOUDNESS_OFFSET, TP_HALF, kweight_power, tp_push, window_leaving, window_push
 
 # -- master state (float64)
 (MS_DC_XL, MS_DC_XR, MS_DC_YL, MS_DC_YR, MS_VOL, MS_COMP_ENV, MS_COMP_GR_DB, MS_RIDE_DB,
@@ -24,18 +24,23 @@ COMP_ATTACK_S = 0.010
 COMP_RELEASE_S = 0.250
 COMP_KNEE_DB = 6.0
 DETECTOR_S = 0.4          # the rider listens over about a momentary-loudness window
-DETECTOR_RISE_S = 0.12
-FAST_OVER_DB = 3.0
+DETECTOR_RISE_S = 0.12    # ... but hears a rise within about a tenth of a second
+FAST_OVER_DB = 3.0        # beyond this far over, the rider's attack speeds up
 RIDE_MARGIN_DB = 1.0      # the rider aims this far under the ceiling ...
 GUARD_MARGIN_DB = 0.1     # ... and the guard never lets the 3 s window past this
 CEILING_SLEW_DB_S = 1.0   # quiet hours come in at most this fast, so nothing ducks
 LIMIT_MARGIN_DB = 0.1     # internal true-peak target under the ceiling (gain ramps across
                           # the interpolator's support make estimates slightly optimistic)
-TP_HALF = 10              # the interpolator reaches this many samples either side
 
 
 def limiter_sizes(lookahead_ms: float, samplerate: float) -> tuple[int, int, int]:
-    """(box length L, min-hold length H, audio delay) in samples; see `limiter_block`."""
+    """(box length L, min-hold length H, audio delay D) in samples.
+
+    A peak estimated at sample p lies in [p - T, p - T + 1] (T = TP_HALF), and reconstructing
+    it uses the input within T samples either side. The held minimum covers r[p] for H
+    samples, the box averages L of them, so the gain is <= r[p] from p + L - 1 to p + H - 1;
+    delaying the audio by D = L - 1 + 2T puts that whole stretch, T samples either side of
+    the peak, inside it when H = L + 2T + 1."""
     box = max(1, int(round(lookahead_ms * 1e-3 * samplerate)))
     hold = box + 2 * TP_HALF + 1
     delay = box - 1 + 2 * TP_HALF

@@ -9,7 +9,7 @@ Layout (offsets are the constants below):
     header   [VOLUME, QUIET, VALENCE, AROUSAL, AGREEMENT, ENERGY, COUNT,
               DENSITY, SPEED, CLUSTERING, HIT_SERIAL, 5 spare]
     hits     HIT_SLOTS x (strength 0..1, pan -1..1), a ring indexed by serial % HIT_SLOTS
-    voices   MAX_VOICES x (active 0/1, x 0..1, y 0..1, valence -1..1, arousal 0..1,
+    voices   MAX_VOICES x (presence 0..1 (0 = silent), x 0..1, y 0..1, valence -1..1, arousal 0..1,
               energy 0..1, species 0..15, pan -1..1)
 """
 from __future__ import annotations
@@ -96,12 +96,17 @@ class AudioParams:
     def quiet(self, value: float) -> None:
         self.data[QUIET] = value
 
-    def set_voice(self, i: int, active: bool, x: float, y: float, valence: float, arousal: float,
+    max_voices = MAX_VOICES
+
+    def set_voice(self, i: int, active: bool | float, x: float, y: float, valence: float, arousal: float,
                   energy: float, species: float, pan: float) -> None:
-        """Voice i (a participant's stable slot, 0..63): touch x/y 0..1, feeling, tile pan -1..1."""
+        """Voice i (a participant's stable slot, 0..63): touch x/y 0..1, feeling, tile pan -1..1.
+
+        `active` is presence: True/1 sounds, False/0 releases, and a level in between (a
+        leaving participant's fade) scales the voice's loudness."""
         b = VOICES + int(i) * VOICE_FIELDS
         d = self.data
-        d[b + V_ACTIVE] = 1.0 if active else 0.0
+        d[b + V_ACTIVE] = float(active)
         d[b + V_X] = x
         d[b + V_Y] = y
         d[b + V_VALENCE] = valence
@@ -113,6 +118,11 @@ class AudioParams:
     def clear_voices(self) -> None:
         """Mark every voice silent (they release smoothly); call before this tick's set_voice."""
         self.data[VOICES + V_ACTIVE::VOICE_FIELDS] = 0.0
+
+    def clear_voices_from(self, n: int) -> None:
+        """Mark voices n.. silent (the slots nobody filled this tick)."""
+        n = max(0, min(int(n), MAX_VOICES))
+        self.data[VOICES + n * VOICE_FIELDS + V_ACTIVE::VOICE_FIELDS] = 0.0
 
     def set_mood(self, valence: float, arousal: float, agreement: float, energy: float, count: float) -> None:
         d = self.data

@@ -274,7 +274,8 @@ def voices_ref(target, vs, gs, cfg, table, n, offs, steps):
     ratio = 1.0 + 0.5 * tension
     norm = cfg[S.CF_VGAIN] / math.sqrt(max(gs[S.GS_NACT], 1.0))
     tv = target[P.VOICES:].reshape(P.MAX_VOICES, P.VOICE_FIELDS).astype(np.float64)
-    active = tv[:, P.V_ACTIVE] > 0.5
+    presence = tv[:, P.V_ACTIVE]
+    active = presence > 0.0
     was = vs[:, S.VS_ACTIVE] > 0.5
     stage = vs[:, S.VS_STAGE].astype(np.int64)
     run = ~(~active & (stage == S.STAGE_OFF))
@@ -289,7 +290,7 @@ def voices_ref(target, vs, gs, cfg, table, n, offs, steps):
             vs[v, S.VS_ENERGY] = tv[v, P.V_ENERGY]
             gl, gr = pan_gains_ref(tv[v, P.V_PAN])
             vs[v, S.VS_PANL], vs[v, S.VS_PANR] = gl, gr
-            vs[v, S.VS_AMP] = 0.0
+            vs[v, S.VS_AMP] = norm * presence[v] * (0.35 + 0.65 * tv[v, P.V_ENERGY])
             vs[v, S.VS_INDEX] = cfg[S.CF_BRIGHT] * (0.15 + 2.6 * tv[v, P.V_AROUSAL])
             vs[v, S.VS_PC] = vs[v, S.VS_PM] = 0.0
     stage = np.where(onset, S.STAGE_ATTACK, np.where(run & was & ~active, S.STAGE_RELEASE, stage))
@@ -299,7 +300,7 @@ def voices_ref(target, vs, gs, cfg, table, n, offs, steps):
     aro = vs[:, S.VS_AROUSAL] + (tv[:, P.V_AROUSAL] - vs[:, S.VS_AROUSAL]) * a
     ene = vs[:, S.VS_ENERGY] + (tv[:, P.V_ENERGY] - vs[:, S.VS_ENERGY]) * a
     amp0 = vs[:, S.VS_AMP].copy()
-    amp1 = amp0 + (norm * (0.35 + 0.65 * ene) - amp0) * a
+    amp1 = amp0 + (norm * presence * (0.35 + 0.65 * ene) - amp0) * a
     glt, grt = pan_gains_ref(tv[:, P.V_PAN])
     gl0, gr0 = vs[:, S.VS_PANL].copy(), vs[:, S.VS_PANR].copy()
     gl1, gr1 = gl0 + (glt - gl0) * a, gr0 + (grt - gr0) * a
@@ -537,20 +538,23 @@ def update_globals_ref(target, gs, drums, cfg, n):
                  (S.GS_COUNT, P.COUNT), (S.GS_DEN, P.DENSITY), (S.GS_SPD, P.SPEED), (S.GS_CLU, P.CLUSTERING),
                  (S.GS_VOL, P.VOLUME), (S.GS_QUIET, P.QUIET)):
         gs[g] += (float(target[t]) - gs[g]) * a
-    active = float(np.count_nonzero(target[P.VOICES + P.V_ACTIVE::P.VOICE_FIELDS] > 0.5))
+    active = float(np.sum(target[P.VOICES + P.V_ACTIVE::P.VOICE_FIELDS].astype(np.float64)))
     gs[S.GS_NACT] += (active - gs[S.GS_NACT]) * (1.0 if first else glide_ref(n, 0.25, sr))
     if first:
         latch_ref(gs, cfg, 0)
         gs[S.GS_INIT] = 1.0
     serial = int(target[P.HIT_SERIAL])
     pending = (serial - int(gs[S.GS_HIT_SERIAL])) % P.HIT_SERIAL_MOD
+    if pending > P.HIT_SERIAL_MOD // 2:
+        pending = 0
     dropped = max(0, pending - P.HIT_SLOTS)
     pending = min(pending, P.HIT_SLOTS)
     for k in range(pending):
         idx = (serial - pending + 1 + k) % P.HIT_SERIAL_MOD
         b = P.HITS + (idx % P.HIT_SLOTS) * P.HIT_FIELDS
-        start_hit_ref(drums, cfg, float(target[b]), float(target[b + 1]))
-        gs[S.GS_TENSION_T] = min(1.0, gs[S.GS_TENSION_T] + 0.5 * float(target[b]))
+        if float(target[b]) > 0.0:
+            start_hit_ref(drums, cfg, float(target[b]), float(target[b + 1]))
+            gs[S.GS_TENSION_T] = min(1.0, gs[S.GS_TENSION_T] + 0.5 * float(target[b]))
     gs[S.GS_HIT_SERIAL] = serial
     surge = min(max((gs[S.GS_ARO] * gs[S.GS_ENE] - 0.45) * 2.5, 0.0), 1.0)
     from .engine import TENSION_DECAY_S, TENSION_GLIDE_S

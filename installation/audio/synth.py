@@ -175,7 +175,8 @@ def voices_block(target, off_voices, vs, gs, cfg, table, n, trig_off, trig_step,
     nv = vs.shape[0]
     for v in range(nv):
         b = off_voices + v * VOICE_FIELDS
-        active = target[b + V_ACTIVE] > 0.5
+        presence = target[b + V_ACTIVE]
+        active = presence > 0.0
         was = vs[v, VS_ACTIVE] > 0.5
         stage = int(vs[v, VS_STAGE])
         if not active and stage == STAGE_OFF:
@@ -199,7 +200,8 @@ def voices_block(target, off_voices, vs, gs, cfg, table, n, trig_off, trig_step,
                 gl, gr = pan_gains(pan_t)
                 vs[v, VS_PANL] = gl
                 vs[v, VS_PANR] = gr
-                vs[v, VS_AMP] = 0.0
+                # the envelope ramps from zero, so the level can start where it belongs
+                vs[v, VS_AMP] = norm * presence * (0.35 + 0.65 * ene_t)
                 vs[v, VS_INDEX] = cfg[CF_BRIGHT] * (0.15 + 2.6 * aro_t)
                 vs[v, VS_PC] = 0.0
                 vs[v, VS_PM] = 0.0
@@ -215,7 +217,7 @@ def voices_block(target, off_voices, vs, gs, cfg, table, n, trig_off, trig_step,
         vs[v, VS_AROUSAL] = aro
         vs[v, VS_ENERGY] = ene
         amp0 = vs[v, VS_AMP]
-        amp1 = amp0 + (norm * (0.35 + 0.65 * ene) - amp0) * a
+        amp1 = amp0 + (norm * presence * (0.35 + 0.65 * ene) - amp0) * a
         gl_t, gr_t = pan_gains(pan_t)
         gl0, gr0 = vs[v, VS_PANL], vs[v, VS_PANR]
         gl1 = gl0 + (gl_t - gl0) * a

@@ -235,7 +235,7 @@ class CrowdControl:
         present = self._real.active_count()
         if present:
             self._last_real_tick = tick
-        self.participants_peak = max(self.participants_peak, present)
+        self.participants_peak = max(self.participants_peak, present, self._real.peak)
         a = cfg.attract
         if not a.enabled or self._attract_crowd is None:
             self._attract_active = False

@@ -57,6 +57,7 @@ class Registry:
         self.energy_keep = math.exp(-1.0 / (energy_decay_s * tick_hz))
         self.by_id: dict[str, Participant] = {}
         self.refused = 0          # newcomers refused because the registry was full
+        self.peak = 0             # most present at once
         self.weight = 1.0
 
     # ---- joining ----
@@ -77,6 +78,9 @@ class Registry:
             p = Participant(pid, self._pick_species(), virtual=self.virtual, joined_tick=tick,
                             weight=self.weight)
             self.by_id[pid] = p
+            p.leaving = False
+            # counted on joining: someone who comes and goes within one tick was still there
+            self.peak = max(self.peak, self.active_count())
         p.leaving = False
         p.last_tick = tick
         return p

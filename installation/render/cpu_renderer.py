@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 _LOG_EVERY_S = 10.0
 # Particles per chunk of the splat's skip test: small enough that a chunk of cell-ordered
 # particles spans a few rows, large enough that the test costs little.
-CHUNK = 256
+CHUNK = 128
+# Bytes of HDR rows per band of the full-resolution pass (a share of a 512 KiB-1 MiB L2).
+_BAND_BYTES = 256 * 1024
 
 
 def _num(value, lo: float, hi: float, fallback: float) -> float:
@@ -74,6 +76,10 @@ class CpuRenderer:
         self._blur_tmp = np.zeros((3, hl, wl), np.float32)
         self._up = np.zeros((3, hl, w), np.float32)       # bloom rows at full width
         self._ix0, self._ix1, self._wx = column_taps(w, plan.factor, wl)
+        # a band of the full-resolution pass: its three HDR planes fit in a core's L2 cache
+        self._cache_rows = max(4, _BAND_BYTES // (12 * w))
+        # the small bloom source: a few bands per thread
+        self._low_band_rows = max(1, -(-hl // (3 * numba.get_num_threads())))
         self._curve = np.array(curve_params(settings.tone_map, settings.exposure, settings.brightness),
                                np.float32)
         self._grow(0)
@@ -101,12 +107,15 @@ class CpuRenderer:
         self._low_row = np.zeros(cap, np.int32)
         self._spans = np.zeros((-(-cap // CHUNK), 4), np.int32)
 
-    def _band_rows(self) -> int:
-        # Bands for the parallel splat: a few per thread so uneven crowds still balance.
-        # The frame does not depend on this choice (see kernels.splat), only the speed does.
-        f = self.bloom_plan.factor
-        bands = 3 * numba.get_num_threads()
-        return max(f, -(-self.height // (bands * f)) * f)
+    def _band_rows(self, n: int) -> int:
+        """Rows per band of the full-resolution pass. The frame does not depend on this choice
+        (see kernels.splat_compose), only the speed: bands small enough to stay in a core's
+        cache, unless the particles come unordered (chunks spanning much of the frame), when
+        each band would walk most particles: then a few large bands."""
+        chunks = -(-n // CHUNK)
+        if chunks and self.kernels.mean_span(self._spans, chunks) > 4 * self._cache_rows:
+            return -(-self.height // (3 * numba.get_num_threads()))
+        return self._cache_rows
 
     def render(self, swarm, look: LookParams) -> np.ndarray:
         k_ = self.kernels
@@ -135,8 +144,8 @@ class CpuRenderer:
                                 self._light, self._row, self._low_row, CHUNK, self._spans)
         if bad:
             self._count_bad(bad, k)
-        k_.splat(self._px, self._py, self._light, self._row, self._low_row, n, CHUNK, self._spans,
-                 self._hdr, self._low, self._inv_f, self.bloom_plan.factor, self._band_rows())
+        k_.splat_low(self._px, self._py, self._light, self._low_row, n, CHUNK, self._spans,
+                     self._low, self._inv_f, self._low_band_rows)
 
         decay = np.float32(_num(look.trail_decay, 0.0, 0.999, s.trail_decay))
         k_.bright_pass(self._low, self._bright, np.float32(s.bloom_threshold), decay)
@@ -148,7 +157,9 @@ class CpuRenderer:
         curve[0] = _num(look.exposure, 0.0, 1000.0, s.exposure)
         # blackout keeps splatting and decaying: the trails are current when the light returns
         curve[6] = 0.0 if look.blackout else _num(look.brightness, 0.0, 1.0, 0.0)
-        k_.compose(self._hdr, self._up, self._inv_f, curve, decay, self._out)
+        k_.splat_compose(self._px, self._py, self._light, self._row, n, CHUNK, self._spans,
+                         self._hdr, self._up, self._inv_f, curve, decay, self._out,
+                         self._band_rows(n))
         self.frames += 1
         return self._out
 

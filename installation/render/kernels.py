@@ -1,18 +1,19 @@
 """Numba kernels of the CPU renderer, in the order a frame runs them.
 
     species_colours  palette + warmth + per-species gain → linear colour per species
-    particle_light   particles → pixel position, light, first row touched
-    splat            → full-resolution HDR trail and the low-resolution bloom source
+    particle_light   particles → pixel position, light, first rows touched
+    splat_low        → the low-resolution bloom source (with its own trail)
     bright_pass      bloom source → light above the threshold; decays the bloom source's trail
     blur_rows/cols   separable Gaussian on the low-resolution buffer
     upsample_rows    bloom rows widened to the full width (the rows are few; compose lerps them)
-    compose          HDR + bloom → exposure → tone curve → encode → BGRA; decays the HDR trail
+    splat_compose    per band of rows: particles → full-resolution HDR trail, then HDR + bloom
+                     → exposure → tone curve → encode → BGRA, and the trail's decay
 
 The bloom source is splatted, not downsampled: a box-downsampled trail equals a trail of
 downsampled splats (both are linear), and splatting 60k particles costs far less than
 reading the full-resolution buffer once more per frame.
 
-Determinism: `splat` adds to each pixel in particle order (bands of rows, not slices of
+Determinism: the splats add to each pixel in particle order (bands of rows, not slices of
 particles, are what runs in parallel); every other parallel kernel writes each output element
 from a fixed sequence of reads. A frame is bit-identical whatever the numba thread count.
 HDR values are finite and >= 0 by construction (`particle_light` rejects non-finite
@@ -111,7 +112,7 @@ def particle_light(x, y, vx, vy, energy, species, n, colours, k, scale, ox, oy, 
     speed) * its species colour, and the first full- and low-resolution row it touches.
 
     Per chunk of `chunk` consecutive particles, spans[c] = (first, last) full-resolution row and
-    (first, last) low-resolution row they touch, so a band of the splat skips whole chunks
+    (first, last) low-resolution row they start in, so a band of the splat skips whole chunks
     (the engine keeps particles ordered by grid cell: a chunk covers a few rows).
     A broken particle (non-finite, unknown species) gets rows that no band takes.
     Returns how many were broken."""
@@ -161,38 +162,33 @@ def particle_light(x, y, vx, vy, energy, species, n, colours, k, scale, ox, oy, 
     return bad
 
 
-@njit(nogil=True, cache=True, parallel=True)
-def splat(px, py, light, row, low_row, n, chunk, spans, hdr, low, inv_f, factor, band_rows):
-    """Add every particle's light to `hdr` (3, H, W) and, averaged, to `low` (3, h, w).
-
-    Parallel over bands of rows, each band walking the particles in order and adding only to
-    its own rows: every pixel receives its additions in particle order, so the sums are
-    bit-identical to a serial splat whatever the number of bands or threads. `band_rows` is a
-    multiple of `factor`, so the bands split the low-resolution rows too."""
-    height = hdr.shape[1]
-    low_h = low.shape[1]
-    nb = (height + band_rows - 1) // band_rows
+@njit(nogil=True, cache=True, inline="always")
+def _splat_rows(px, py, light, row, n, chunk, spans, s0, buf, scale, weight, lo, hi):
+    """Add the particles' light (times `weight`, at positions times `scale`) to the rows
+    lo <= j < hi of `buf`, in particle order. `row` is each particle's first row in `buf`,
+    spans[:, s0:s0 + 2] each chunk's first and last row: chunks that miss the rows are skipped."""
     half = np.float32(0.5)
+    for c in range((n + chunk - 1) // chunk):
+        if spans[c, s0 + 1] < lo - 1 or spans[c, s0] >= hi:
+            continue
+        for i in range(c * chunk, min(n, (c + 1) * chunk)):
+            j = row[i]
+            if j >= lo - 1 and j < hi:
+                _tap4(buf, px[i] * scale - half, py[i] * scale - half, light[0, i] * weight,
+                      light[1, i] * weight, light[2, i] * weight, lo, hi)
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def splat_low(px, py, light, low_row, n, chunk, spans, low, inv_f, band_rows):
+    """The bloom source: every particle's light averaged over factor x factor pixels, added
+    to `low` (3, h, w). Parallel over bands of rows; each pixel receives its additions in
+    particle order, so the sums do not depend on the bands or the threads."""
+    h = low.shape[1]
     lw = inv_f * inv_f
-    for bnd in prange(nb):
-        lo = bnd * band_rows
-        hi = min(lo + band_rows, height)
-        llo = lo // factor
-        lhi = low_h if hi == height else hi // factor
-        for c in range((n + chunk - 1) // chunk):
-            full = spans[c, 1] >= lo - 1 and spans[c, 0] < hi
-            part = spans[c, 3] >= llo - 1 and spans[c, 2] < lhi
-            if not (full or part):
-                continue
-            for i in range(c * chunk, min(n, (c + 1) * chunk)):
-                j = row[i]
-                if full and j >= lo - 1 and j < hi:
-                    _tap4(hdr, px[i] - half, py[i] - half, light[0, i], light[1, i], light[2, i],
-                          lo, hi)
-                j = low_row[i]
-                if part and j >= llo - 1 and j < lhi:
-                    _tap4(low, px[i] * inv_f - half, py[i] * inv_f - half,
-                          light[0, i] * lw, light[1, i] * lw, light[2, i] * lw, llo, lhi)
+    for b in prange((h + band_rows - 1) // band_rows):
+        lo = b * band_rows
+        _splat_rows(px, py, light, low_row, n, chunk, spans, 2, low, inv_f, lw, lo,
+                    min(lo + band_rows, h))
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -301,15 +297,9 @@ def _level(v, ta, tb, tc, td, te, bright, ea, eb, ec, knee, toe):
     return np.uint32(s * np.float32(255.0) + np.float32(0.5))
 
 
-@njit(nogil=True, cache=True, parallel=True)
-def compose(hdr, up, inv_f, curve, decay, out):
-    """One pass over the full-resolution frame: HDR + bloom → display levels → BGRA;
-    then hdr *= decay for the next frame (fused here to save a second pass over the HDR).
-
-    curve (float32): exposure, tone a b c d e, brightness, encode A B C knee toe
-    (see plan.curve_params)."""
-    height = hdr.shape[1]
-    width = hdr.shape[2]
+@njit(nogil=True, cache=True, inline="always")
+def _compose_row(hdr, up, inv_f, curve, decay, out, y):
+    """Row y: HDR + bloom → display levels → BGRA; then the row's HDR *= decay."""
     hl = up.shape[1]
     one = np.float32(1.0)
     # scalars, not curve[i] in the loop: the stores to hdr and out could alias the array
@@ -318,42 +308,74 @@ def compose(hdr, up, inv_f, curve, decay, out):
     ta, tb, tc, td, te = curve[1], curve[2], curve[3], curve[4], curve[5]
     bright = curve[6]
     ea, eb, ec, knee, toe = curve[7], curve[8], curve[9], curve[10], curve[11]
-    for y in prange(height):
-        v = (y + 0.5) * inv_f - 0.5
-        fv = np.floor(v)
-        j0 = np.int64(fv)
-        wy = np.float32(v - fv)
-        if j0 < 0:
-            j0 = 0
-            j1 = 0
-        elif j0 >= hl - 1:
-            j0 = hl - 1
-            j1 = hl - 1
-        else:
-            j1 = j0 + 1
-        w0 = (one - wy) * exposure
-        w1 = wy * exposure
-        hr = hdr[0, y]
-        hg = hdr[1, y]
-        hb = hdr[2, y]
-        ur0 = up[0, j0]
-        ur1 = up[0, j1]
-        ug0 = up[1, j0]
-        ug1 = up[1, j1]
-        ub0 = up[2, j0]
-        ub1 = up[2, j1]
-        row = out[y]
-        for x in range(width):
-            r = hr[x]
-            g = hg[x]
-            b = hb[x]
-            lr = _level(r * exposure + ur0[x] * w0 + ur1[x] * w1,
-                        ta, tb, tc, td, te, bright, ea, eb, ec, knee, toe)
-            lg = _level(g * exposure + ug0[x] * w0 + ug1[x] * w1,
-                        ta, tb, tc, td, te, bright, ea, eb, ec, knee, toe)
-            lb = _level(b * exposure + ub0[x] * w0 + ub1[x] * w1,
-                        ta, tb, tc, td, te, bright, ea, eb, ec, knee, toe)
-            row[x] = ALPHA | (lr << np.uint32(16)) | (lg << np.uint32(8)) | lb
-            hr[x] = _decayed(r, decay)
-            hg[x] = _decayed(g, decay)
-            hb[x] = _decayed(b, decay)
+    v = (y + 0.5) * inv_f - 0.5
+    fv = np.floor(v)
+    j0 = np.int64(fv)
+    wy = np.float32(v - fv)
+    if j0 < 0:
+        j0 = 0
+        j1 = 0
+    elif j0 >= hl - 1:
+        j0 = hl - 1
+        j1 = hl - 1
+    else:
+        j1 = j0 + 1
+    w0 = (one - wy) * exposure
+    w1 = wy * exposure
+    hr = hdr[0, y]
+    hg = hdr[1, y]
+    hb = hdr[2, y]
+    ur0 = up[0, j0]
+    ur1 = up[0, j1]
+    ug0 = up[1, j0]
+    ug1 = up[1, j1]
+    ub0 = up[2, j0]
+    ub1 = up[2, j1]
+    row = out[y]
+    for x in range(hdr.shape[2]):
+        r = hr[x]
+        g = hg[x]
+        b = hb[x]
+        lr = _level(r * exposure + ur0[x] * w0 + ur1[x] * w1,
+                    ta, tb, tc, td, te, bright, ea, eb, ec, knee, toe)
+        lg = _level(g * exposure + ug0[x] * w0 + ug1[x] * w1,
+                    ta, tb, tc, td, te, bright, ea, eb, ec, knee, toe)
+        lb = _level(b * exposure + ub0[x] * w0 + ub1[x] * w1,
+                    ta, tb, tc, td, te, bright, ea, eb, ec, knee, toe)
+        row[x] = ALPHA | (lr << np.uint32(16)) | (lg << np.uint32(8)) | lb
+        hr[x] = _decayed(r, decay)
+        hg[x] = _decayed(g, decay)
+        hb[x] = _decayed(b, decay)
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def splat_compose(px, py, light, row, n, chunk, spans, hdr, up, inv_f, curve, decay, out,
+                  band_rows):
+    """The full-resolution pass, band by band: add the particles' light to the band's rows of
+    the HDR trail, then turn those rows into pixels (HDR + bloom → exposure → tone curve →
+    brightness → encode → BGRA) and decay them for the next frame.
+
+    A band is small enough to stay in the core's cache between its splat and its compose, so
+    the HDR buffer crosses memory once per frame. Each pixel receives its additions in particle
+    order: the frame does not depend on the bands or the threads.
+
+    curve (float32): exposure, tone a b c d e, brightness, encode A B C knee toe
+    (see plan.curve_params)."""
+    height = hdr.shape[1]
+    one = np.float32(1.0)
+    for b in prange((height + band_rows - 1) // band_rows):
+        lo = b * band_rows
+        hi = min(lo + band_rows, height)
+        _splat_rows(px, py, light, row, n, chunk, spans, 0, hdr, one, one, lo, hi)
+        for y in range(lo, hi):
+            _compose_row(hdr, up, inv_f, curve, decay, out, y)
+
+
+@njit(nogil=True, cache=True)
+def mean_span(spans, chunks):
+    """Mean rows a chunk of particles spans: small when the engine keeps them cell-ordered."""
+    total = 0
+    for c in range(chunks):
+        if spans[c, 1] >= spans[c, 0]:
+            total += spans[c, 1] - spans[c, 0] + 1
+    return total / max(chunks, 1)

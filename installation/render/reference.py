@@ -75,16 +75,17 @@ def _add_bilinear(buf, u, v, rgb):
             np.add.at(buf[c], (j[inside], i[inside]), (rgb[inside, c] * wt[inside]).astype(np.float32))
 
 
-def splat(px, py, light, row, low_row, n, chunk, spans, hdr, low, inv_f, factor, band_rows):
+def _valid(row, n):
+    return row[:n] > -(2 ** 30)
+
+
+def splat_low(px, py, light, low_row, n, chunk, spans, low, inv_f, band_rows):
     """All particles at once with np.add.at (no bands or chunks: the result may not depend
     on them)."""
-    ok = row[:n] > -(2 ** 30)
-    u = px[:n][ok].astype(np.float64)
-    v = py[:n][ok].astype(np.float64)
-    rgb = light[:, :n][:, ok].T.astype(np.float64)
+    ok = _valid(low_row, n)
     f = float(inv_f)
-    _add_bilinear(hdr, u - 0.5, v - 0.5, rgb)
-    _add_bilinear(low, u * f - 0.5, v * f - 0.5, rgb * f * f)
+    rgb = light[:, :n][:, ok].T.astype(np.float64)
+    _add_bilinear(low, px[:n][ok] * f - 0.5, py[:n][ok] * f - 0.5, rgb * f * f)
 
 
 def decay(buf, factor):
@@ -129,7 +130,7 @@ def _tone_name(curve) -> str:
     raise ValueError(f"unknown tone curve coefficients {curve[1:6]}")
 
 
-def compose(hdr, up, inv_f, curve, decay_factor, out):
+def _compose(hdr, up, inv_f, curve, decay_factor, out):
     _, h, w = hdr.shape
     hl = up.shape[1]
     v = (np.arange(h) + 0.5) * float(inv_f) - 0.5
@@ -144,6 +145,20 @@ def compose(hdr, up, inv_f, curve, decay_factor, out):
     level = np.floor(encode(t) * 255.0 + 0.5).astype(np.uint32)
     out[...] = ALPHA | (level[0] << 16) | (level[1] << 8) | level[2]
     decay(hdr, decay_factor)
+
+
+def splat_compose(px, py, light, row, n, chunk, spans, hdr, up, inv_f, curve, decay_factor, out,
+                  band_rows):
+    ok = _valid(row, n)
+    rgb = light[:, :n][:, ok].T.astype(np.float64)
+    _add_bilinear(hdr, px[:n][ok].astype(np.float64) - 0.5, py[:n][ok].astype(np.float64) - 0.5, rgb)
+    _compose(hdr, up, inv_f, curve, decay_factor, out)
+
+
+def mean_span(spans, chunks):
+    s = np.asarray(spans[:chunks], np.int64)
+    width = s[:, 1] - s[:, 0] + 1
+    return float(np.where(width > 0, width, 0).sum() / max(chunks, 1))
 
 
 class ReferenceRenderer(CpuRenderer):

@@ -7,7 +7,9 @@ only when a region would flash too often:
   darker state is < 0.8; red flash: a pair of opposing changes in 320 * (R - G - B) of
   more than 20 involving a saturated red (R / (R + G + B) >= 0.8), on linear sRGB.
 * content fails when, in any one-second window, more than three flashes (7 or more
-  transitions) occur over more than 25% of any 10° field of view.
+  transitions) occur over more than 25% of any 10° field of view. Flashes are counted per
+  point (a block of 0.1°) and the area rule applies to the points that flash more than
+  three times; sub-areas that each stay at three flashes or fewer are not added together.
 
 How it keeps that promise, per frame (kernels in `flash_kernels.py`):
 
@@ -25,7 +27,8 @@ A window shows at most one transition more than the detections inside it (a swin
 before the window), so no block that an exact checker would count as flashing (7 or more
 transitions in a window) escapes step 2. The price of that margin: over more than a quarter
 of a field the guard lets through 5 transitions a second, where the standard allows 6.
-Calm content completes no 6th transition anywhere: it is never touched.
+Calm content never has a quarter of a field making 6 transitions a second: it is never
+touched, and a small twinkling spot is left alone too.
 """
 from __future__ import annotations
 
@@ -105,8 +108,11 @@ class FlashGuard:
     """Limits flashes in the final frames, in place. `process(frame)` → True if it changed it.
 
     `frame` is the output frame: a C-contiguous (height, width) uint32 array of 0xAARRGGBB
-    pixels (bytes B, G, R, A); alpha is kept. `fps` must be the rate frames reach the
-    screen: the one-second window is counted in frames.
+    pixels (bytes B, G, R, A); alpha is kept. The one-second window is `fps` steps of the
+    clock given to `process(frame, tick)`: pass the simulation tick and its rate, and the
+    window is one second however many frames were rendered in it. Without a tick each
+    frame is one step, so `fps` must then be the rate frames reach the screen (if fewer
+    arrive, the window only gets longer: safe, but stricter than needed).
     """
 
     def __init__(self, settings: SafetySettings, width: int, height: int, fps: float, *,
@@ -148,6 +154,7 @@ class FlashGuard:
         self._cand_row = np.zeros((2, nby), np.int64)
         self._integ = np.zeros((nby + 1, nbx + 1), np.int32)
         self._over = np.zeros((nby - self._rh + 2, nbx - self._rw + 2), np.int32)
+        self._plan = np.zeros((4, nby, nbx), f32)
         self._row_missed = np.zeros(nby, np.int64)
         self._row_crossed = np.zeros(nby, np.int64)
         self.limited_frames = 0
@@ -158,7 +165,8 @@ class FlashGuard:
 
     def reset(self) -> None:
         """Forget all history and counters: the next frame is the first."""
-        self._t = 0
+        self._origin = 0
+        self._last_tick = -1
         self._first = True
         self._hist.fill(flash_kernels.NEVER)
         self._cand.fill(0)
@@ -177,12 +185,25 @@ class FlashGuard:
         if not frame.flags.c_contiguous or not frame.flags.writeable:
             raise ValueError("flash guard: the frame must be C-contiguous and writeable (it is changed in place)")
 
-    def process(self, frame: np.ndarray) -> bool:
+    def process(self, frame: np.ndarray, tick: int | None = None) -> bool:
+        """Limit `frame` in place if it would flash; True when it was changed.
+
+        `tick`: the frame's time in steps of 1/fps (never decreasing); None = previous + 1.
+        """
         if not self.enabled:
             return False
         self._check_frame(frame)
+        if tick is None:
+            tick = self._last_tick + 1
+        elif not isinstance(tick, (int, np.integer)) or (not self._first and tick < self._last_tick):
+            raise ValueError(f"flash guard: tick must be a whole number that never decreases "
+                             f"(got {tick!r} after {self._last_tick}); call reset() to start over")
+        tick = int(tick)
+        if self._first:
+            self._origin = tick
+        self._last_tick = tick
         k = self._k
-        t = self._t
+        t = tick - self._origin
         since = t - self.window
         b = self.geometry.block
         k.measure_track(frame, self._lut, b, self._first, self._rgb, self._ext, self._dirs,
@@ -202,7 +223,7 @@ class FlashGuard:
                 if n_lim:
                     k.apply_limits(frame, self._lut, self._enc, b, t, self._pend, self._pend_row,
                                    self._rgb, self._prev, self._ext, self._dirs, self._hist,
-                                   THR_LUM, THR_RED, MARGIN_TARGET, MARGIN_ALPHA,
+                                   THR_LUM, THR_RED, MARGIN_TARGET, MARGIN_ALPHA, self._plan,
                                    self._row_missed, self._row_crossed)
                     self.limited_blocks += n_lim
                     self.missed_plans += int(self._row_missed.sum())
@@ -210,10 +231,9 @@ class FlashGuard:
                     limited = True
         self._rgb, self._prev = self._prev, self._rgb
         self._first = False
-        self._t = t + 1
-        if self._t >= 1 << 30:  # keep frame numbers in int32 range (after ~52 days at 240 Hz)
+        if t >= 1 << 30:  # keep the history in int32 range (after ~52 days at 240 Hz)
             shift = 1 << 29
-            self._t -= shift
+            self._origin += shift
             np.maximum(self._hist - shift, flash_kernels.NEVER, out=self._hist)
         if limited:
             self.limited_frames += 1

@@ -74,7 +74,7 @@ def measure_track(frame, lut, b, first, rgb, ext, dirs, pend, pend_row, thr_l, t
         # Sum pixel rows into the row of blocks: each block still adds its pixels in row
         # order (bit-identical to a block-by-block loop), but the blocks' addition chains
         # are independent, so they overlap instead of waiting on each other.
-        for y in range(y0, y1):
+        for y in range(y0, y1 - 1):
             for bx in range(nbx):
                 x0 = bx * b
                 x1 = min(w, x0 + b)
@@ -94,13 +94,29 @@ def measure_track(frame, lut, b, first, rgb, ext, dirs, pend, pend_row, thr_l, t
                 rgb[0, by, bx] = sr
                 rgb[1, by, bx] = sg
                 rgb[2, by, bx] = sb
+        # the last pixel row completes each block: its mean and its detectors, in registers
+        y = y1 - 1
+        inv_full = np.float32(1.0) / np.float32((y1 - y0) * b)
         for bx in range(nbx):
             x0 = bx * b
             x1 = min(w, x0 + b)
-            n = np.float32((y1 - y0) * (x1 - x0))
-            r = rgb[0, by, bx] / n
-            g = rgb[1, by, bx] / n
-            bl = rgb[2, by, bx] / n
+            if y == y0:
+                sr = np.float32(0.0)
+                sg = np.float32(0.0)
+                sb = np.float32(0.0)
+            else:
+                sr = rgb[0, by, bx]
+                sg = rgb[1, by, bx]
+                sb = rgb[2, by, bx]
+            for x in range(x0, x1):
+                p = frame[y, x]
+                sr += lut[(p >> 16) & 255]
+                sg += lut[(p >> 8) & 255]
+                sb += lut[p & 255]
+            inv = inv_full if x1 - x0 == b else np.float32(1.0) / np.float32((y1 - y0) * (x1 - x0))
+            r = sr * inv
+            g = sg * inv
+            bl = sb * inv
             rgb[0, by, bx] = r
             rgb[1, by, bx] = g
             rgb[2, by, bx] = bl
@@ -112,19 +128,21 @@ def measure_track(frame, lut, b, first, rgb, ext, dirs, pend, pend_row, thr_l, t
                 dirs[1, by, bx] = 1
                 continue
             el = ext[0, by, bx]
-            dl = dirs[0, by, bx]
             eq = ext[1, by, bx]
-            dq = dirs[1, by, bx]
-            fl = would_detect(el, dl, lc, thr_l)
-            fq = would_detect(eq, dq, q, thr_q)
+            # dir is +1 (watching for a fall from the running maximum) or -1 (a rise from
+            # the minimum): multiplying by it is exact and avoids a branch per block
+            sl = np.float32(dirs[0, by, bx])
+            sq = np.float32(dirs[1, by, bx])
+            fl = (el - lc) * sl >= thr_l
+            fq = (eq - q) * sq >= thr_q
             if fl or fq:
                 pend[by, bx] = np.uint8(1 if fl else 0) | np.uint8(2 if fq else 0)
                 npend += 1
             else:
-                # extend the running extremes; most blocks change nothing and write nothing
-                if (lc > el) if dl > 0 else (lc < el):
+                # extend the running extremes
+                if (lc - el) * sl > 0:
                     ext[0, by, bx] = lc
-                if (q > eq) if dq > 0 else (q < eq):
+                if (q - eq) * sq > 0:
                     ext[1, by, bx] = q
         pend_row[by] = npend
 
@@ -408,10 +426,11 @@ def settle(t, since, pend, pend_row, rgb, ext, dirs, hist, cand, thr_l, thr_q):
 
 @njit(nogil=True, cache=True, parallel=True)
 def apply_limits(frame, lut, enc, b, t, pend, pend_row, rgb, prev, ext, dirs, hist, thr_l,
-                 thr_q, m_t, m_a, row_missed, row_crossed):
+                 thr_q, m_t, m_a, plan, row_missed, row_crossed):
     """Plan and blend every LIMITED block in place, then feed its true output back to the
-    detectors. Per row: `row_missed` counts blocks frozen without a fitting target,
-    `row_crossed` constrained signals that still transitioned (both should stay 0)."""
+    detectors. `plan` (4, nby, nbx) is scratch for alpha and the target. Per row:
+    `row_missed` counts blocks frozen without a fitting target, `row_crossed` constrained
+    signals that still transitioned (both should stay 0)."""
     h, w = frame.shape
     nby = pend.shape[0]
     nbx = pend.shape[1]
@@ -421,37 +440,72 @@ def apply_limits(frame, lut, enc, b, t, pend, pend_row, rgb, prev, ext, dirs, hi
         if pend_row[by] == 0:
             continue
         pend_row[by] = 0
+        # plan_block is a pure function of these; neighbours in a flat flash share them
+        k_cons = -1
+        k_el = k_eq = k_r = k_g = k_b = k_pr = k_pg = k_pb = np.float32(0.0)
+        k_dl = k_dq = np.int8(0)
+        a = t_r = t_g = t_b = np.float32(0.0)
+        ok = True
         for bx in range(nbx):
-            pm = pend[by, bx]
-            if pm == 0:
+            cons = pend[by, bx] & 3
+            if pend[by, bx] == 0:
                 continue
-            pend[by, bx] = 0
-            cons = pm & 3
-            a, ok, t_r, t_g, t_b = plan_block(by, bx, cons, ext, dirs, rgb, prev, thr_l, thr_q,
-                                              m_t, m_a, lut, enc)
+            if not (cons == k_cons and ext[0, by, bx] == k_el and ext[1, by, bx] == k_eq
+                    and dirs[0, by, bx] == k_dl and dirs[1, by, bx] == k_dq
+                    and rgb[0, by, bx] == k_r and rgb[1, by, bx] == k_g and rgb[2, by, bx] == k_b
+                    and prev[0, by, bx] == k_pr and prev[1, by, bx] == k_pg
+                    and prev[2, by, bx] == k_pb):
+                a, ok, t_r, t_g, t_b = plan_block(by, bx, cons, ext, dirs, rgb, prev, thr_l,
+                                                  thr_q, m_t, m_a, lut, enc)
+                k_cons = cons
+                k_el = ext[0, by, bx]
+                k_eq = ext[1, by, bx]
+                k_dl = dirs[0, by, bx]
+                k_dq = dirs[1, by, bx]
+                k_r = rgb[0, by, bx]
+                k_g = rgb[1, by, bx]
+                k_b = rgb[2, by, bx]
+                k_pr = prev[0, by, bx]
+                k_pg = prev[1, by, bx]
+                k_pb = prev[2, by, bx]
             if not ok:
                 row_missed[by] += 1
-            keep = np.float32(1.0) - a
-            tr = a * t_r
-            tg = a * t_g
-            tb = a * t_b
-            y0 = by * b
-            y1 = min(h, y0 + b)
-            x0 = bx * b
-            x1 = min(w, x0 + b)
-            sr = np.float32(0.0)
-            sg = np.float32(0.0)
-            sb = np.float32(0.0)
+            plan[0, by, bx] = a
+            plan[1, by, bx] = a * t_r
+            plan[2, by, bx] = a * t_g
+            plan[3, by, bx] = a * t_b
+        # blend pixel rows across the row of blocks, summing each block's output in row
+        # order (as measure_track does) so the blocks' addition chains overlap
+        y0 = by * b
+        y1 = min(h, y0 + b)
+        for y in range(y0, y1):
+            # the last pixel blended and the plan it was blended with
+            memo = False
             last_in = np.uint32(0)
             last_out = np.uint32(0)
-            lr = np.float32(0.0)
-            lg = np.float32(0.0)
-            lb = np.float32(0.0)
-            fresh = True
-            for y in range(y0, y1):
-                for x in range(x0, x1):
+            mo_a = mo_r = mo_g = mo_b = np.float32(0.0)
+            lr = lg = lb = np.float32(0.0)
+            for bx in range(nbx):
+                if pend[by, bx] == 0:
+                    continue
+                a = plan[0, by, bx]
+                keep = np.float32(1.0) - a
+                tr = plan[1, by, bx]
+                tg = plan[2, by, bx]
+                tb = plan[3, by, bx]
+                if memo and not (a == mo_a and tr == mo_r and tg == mo_g and tb == mo_b):
+                    memo = False
+                if y == y0:
+                    sr = np.float32(0.0)
+                    sg = np.float32(0.0)
+                    sb = np.float32(0.0)
+                else:
+                    sr = rgb[0, by, bx]
+                    sg = rgb[1, by, bx]
+                    sb = rgb[2, by, bx]
+                for x in range(bx * b, min(w, bx * b + b)):
                     p = frame[y, x]
-                    if fresh or p != last_in:
+                    if not memo or p != last_in:
                         # flat areas (most flashes) repeat a pixel: blend it once
                         er = encode(keep * lut[(p >> 16) & 255] + tr, enc)
                         eg = encode(keep * lut[(p >> 8) & 255] + tg, enc)
@@ -461,20 +515,32 @@ def apply_limits(frame, lut, enc, b, t, pend, pend_row, rgb, prev, ext, dirs, hi
                         lr = lut[er]
                         lg = lut[eg]
                         lb = lut[eb]
-                        fresh = False
+                        memo = True
+                        mo_a = a
+                        mo_r = tr
+                        mo_g = tg
+                        mo_b = tb
                     frame[y, x] = last_out
                     sr += lr
                     sg += lg
                     sb += lb
-            n = np.float32((y1 - y0) * (x1 - x0))
-            r = sr / n
-            g = sg / n
-            bl = sb / n
+                rgb[0, by, bx] = sr
+                rgb[1, by, bx] = sg
+                rgb[2, by, bx] = sb
+        for bx in range(nbx):
+            pm = pend[by, bx]
+            if pm == 0:
+                continue
+            pend[by, bx] = 0
+            n = np.float32((y1 - y0) * (min(w, bx * b + b) - bx * b))
+            r = rgb[0, by, bx] / n
+            g = rgb[1, by, bx] / n
+            bl = rgb[2, by, bx] / n
             rgb[0, by, bx] = r
             rgb[1, by, bx] = g
             rgb[2, by, bx] = bl
             lc, q = signals(r, g, bl)
-            if commit(0, by, bx, lc, t, thr_l, ext, dirs, hist) and cons & 1:
+            if commit(0, by, bx, lc, t, thr_l, ext, dirs, hist) and pm & 1:
                 row_crossed[by] += 1
-            if commit(1, by, bx, q, t, thr_q, ext, dirs, hist) and cons & 2:
+            if commit(1, by, bx, q, t, thr_q, ext, dirs, hist) and pm & 2:
                 row_crossed[by] += 1

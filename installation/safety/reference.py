@@ -220,7 +220,7 @@ def settle(t, since, pend, pend_row, rgb, ext, dirs, hist, cand, thr_l, thr_q):
 
 
 def apply_limits(frame, lut, enc, b, t, pend, pend_row, rgb, prev, ext, dirs, hist, thr_l,
-                 thr_q, m_t, m_a, row_missed, row_crossed):
+                 thr_q, m_t, m_a, plan, row_missed, row_crossed):
     h, w = frame.shape
     row_missed[:] = 0
     row_crossed[:] = 0

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import forces as F
 from .flow import FlowLattice
-from .forces import bin_touches, reduce_blocks, step_particles
+from .forces import bin_touches, count_bad_rows, reduce_blocks, step_particles
 from .grid import GridSpec, assign_cells, counting_sort, gather_state
 from .layout import interaction_factors, mosaic_grid, mosaic_homes
 from .params import StepParams
@@ -66,7 +66,7 @@ class Swarm:
         self.wrap = s.boundary == "wrap"
         self.tick = 0
         self.dt = 1.0 / s.tick_hz
-        self.bad_params = 0          # per-tick scalars that were non-finite (replaced)
+        self.bad_params = 0          # non-finite StepParams scalars (replaced) and rows (skipped)
         self.resets = 0              # particles reset by the non-finite guard, all ticks
         self.matrix_u, self.matrix_v = interaction_factors(k, s.matrix_seed)
         self.matrix = self.matrix_u @ self.matrix_v.T      # K×K, m[a, b]: pull of a towards b
@@ -107,10 +107,13 @@ class Swarm:
         self._tbin_items = np.zeros(0, np.int32)
         self._tcell = np.zeros(0, np.int32)
 
-        nblocks = (n + F.BLOCK - 1) // F.BLOCK
-        self._nblocks = nblocks
-        self._block_stats = np.zeros((nblocks, F.N_BLOCK_STATS), np.float64)
-        self._block_species = np.zeros((nblocks, k, 2), np.float64)
+        # one block of work per row of cells: its candidate runs and its partial statistics
+        gy = self.grid.gy
+        self._nblocks = gy
+        self._runs = np.zeros((gy, 6, 2), np.int64)
+        self._shifts = np.zeros((gy, 6, 2), np.float64)
+        self._block_stats = np.zeros((gy, F.N_BLOCK_STATS), np.float64)
+        self._block_species = np.zeros((gy, k, 2), np.float64)
         self._sums = np.zeros(F.N_BLOCK_STATS, np.float64)
         self._species_sums = np.zeros((k, 2), np.float64)
         self._species_n = np.maximum(np.bincount(species, minlength=k), 1).astype(np.float64)[:, None]
@@ -142,13 +145,16 @@ class Swarm:
         iprm[F.I_SUB] = g.sub
         iprm[F.I_WRAP] = 1 if self.wrap else 0
 
+    def _bad(self, message: str, count: int = 1) -> None:
+        before = self.bad_params
+        self.bad_params += int(count)
+        if before.bit_length() != self.bad_params.bit_length():   # at 1, 2, 4, 8 ...: never a flood
+            log.warning("swarm: %s (%d bad inputs so far)", message, self.bad_params)
+
     def _scalar(self, p: StepParams, name: str) -> float:
         v = float(getattr(p, name))
         if not math.isfinite(v):
-            self.bad_params += 1
-            if self.bad_params & (self.bad_params - 1) == 0:     # 1, 2, 4, 8 ...: never a flood
-                log.warning("swarm: non-finite %s = %r replaced by the setting (%d so far)",
-                            name, v, self.bad_params)
+            self._bad(f"non-finite {name} = {v!r}, using the setting")
             v = float(getattr(self.settings, name))
         lo, hi = _LIMITS[name]
         return min(max(v, lo), hi)
@@ -188,7 +194,12 @@ class Swarm:
             self._tcell = np.zeros(p.touches.shape[0], np.int32)
         iprm[F.I_NTOUCH] = bin_touches(p.touches, n_touch, tgx, tgy, prm[F.P_TB_INV_W], prm[F.P_TB_INV_H],
                                        self._tbin_start, self._tcell, self._tbin_items)
-        iprm[F.I_NPULSE] = min(max(int(p.n_pulses), 0), p.pulses.shape[0])
+        n_pulse = min(max(int(p.n_pulses), 0), p.pulses.shape[0])
+        iprm[F.I_NPULSE] = n_pulse
+        # rows with NaN or infinity are skipped by the kernels; count them like bad scalars
+        bad = (n_touch - iprm[F.I_NTOUCH]) + count_bad_rows(p.pulses, n_pulse)
+        if bad:
+            self._bad(f"{bad} touch or pulse rows with NaN or infinity skipped", bad)
 
     def step(self, p: StepParams) -> None:
         """One fixed tick of 1/tick_hz seconds."""
@@ -203,7 +214,8 @@ class Swarm:
                        self._hys, self._kins, self._cell_start, self.matrix_u, self._prm, self._iprm,
                        self.flow.gx, self.flow.gy, p.touches, self._tbin_start, self._tbin_items,
                        p.pulses, self.x, self.y, self.vx, self.vy, self.energy, self.species,
-                       self.target_x, self.target_y, self._block_stats, self._block_species)
+                       self.target_x, self.target_y, self._runs, self._shifts, self._block_stats,
+                       self._block_species)
         self.tick += 1
         self._update_stats()
 

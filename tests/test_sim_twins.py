@@ -1,0 +1,206 @@
+"""The numba kernels of the swarm against their plain NumPy twins, on seeded small inputs."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+import installation.sim  # noqa: F401  (loads the config package first)
+from installation.sim import forces as F
+from installation.sim import reference as R
+from installation.sim.flow import FlowLattice, fill_gradients, flow_field, lattice_shape
+from installation.sim.forces import bin_touches
+from installation.sim.grid import GridSpec, assign_cells, counting_sort
+from installation.sim.settings import SimSettings
+from installation.sim.swarm import STAT_ENERGY, STAT_HOME, STAT_NEIGHBOURS, STAT_SPEED, Swarm
+
+
+def test_cells_and_stable_sort_match_reference():
+    rng = np.random.default_rng(3)
+    aspect = 16 / 9
+    g = GridSpec.for_world(aspect, 0.05)
+    x = rng.uniform(0, aspect, 700).astype(np.float32)
+    y = rng.uniform(0, 1, 700).astype(np.float32)
+    x[:5] = np.float32(aspect)          # rounding onto the far edge must clamp, not overflow
+    y[5:10] = 0.0
+    cell = np.empty(700, np.int32)
+    assign_cells(x, y, g.gx, g.gy, g.inv_cw, g.inv_ch, cell)
+    np.testing.assert_array_equal(cell, R.cells_ref(x, y, g.gx, g.gy, g.inv_cw, g.inv_ch))
+    start = np.zeros(g.cells + 1, np.int32)
+    perm = np.empty(700, np.int32)
+    counting_sort(cell, start, np.zeros(g.cells, np.int32), perm)
+    perm_ref, start_ref = R.sort_ref(cell, g.cells)
+    np.testing.assert_array_equal(perm, perm_ref)
+    np.testing.assert_array_equal(start, start_ref)
+
+
+def _lattice(scale=3.0, speed=0.4, t=2.5, aspect=16 / 9):
+    lat = FlowLattice(aspect, np.random.default_rng(5))
+    lat.update(t, scale, speed)
+    return lat
+
+
+def test_flow_gradients_match_reference():
+    lat = _lattice()
+    gx, gy = R.flow_gradients_ref(lat.angle0, lat.spin, 2 * math.pi * 0.4 * 2.5, lat.nx, lat.ny)
+    np.testing.assert_allclose(lat.gx[:lat.ny, :lat.nx], gx, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(lat.gy[:lat.ny, :lat.nx], gy, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [0.1, 1.3, 3.0, 11.0])
+def test_flow_matches_reference(scale):
+    lat = _lattice(scale=scale)
+    rng = np.random.default_rng(8)
+    x = rng.uniform(0, lat.aspect, 400).astype(np.float32)
+    y = rng.uniform(0, 1, 400).astype(np.float32)
+    u = np.empty(400)
+    v = np.empty(400)
+    flow_field(x, y, lat.gx, lat.gy, lat.nx, lat.ny, lat.kx, lat.ky, u, v)
+    ur, vr = R.flow_ref(x, y, lat.gx, lat.gy, lat.nx, lat.ny, lat.kx, lat.ky)
+    np.testing.assert_allclose(u, ur, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(v, vr, rtol=1e-9, atol=1e-12)
+    assert np.abs(u).max() > 0.05      # not a dead field
+
+
+def test_flow_is_the_curl_of_the_noise_and_divergence_free():
+    lat = _lattice(scale=4.0)
+    rng = np.random.default_rng(9)
+    x = rng.uniform(0.01, lat.aspect - 0.01, 300)
+    y = rng.uniform(0.01, 0.99, 300)
+    args = (lat.gx, lat.gy, lat.nx, lat.ny, lat.kx, lat.ky)
+    h = 1e-6
+    psi = lambda a, b: R.noise_ref(a, b, *args) / lat.ky   # noqa: E731
+    u, v = R.flow_ref(x, y, *args)
+    np.testing.assert_allclose(u, (psi(x, y + h) - psi(x, y - h)) / (2 * h), atol=1e-5)
+    np.testing.assert_allclose(v, -(psi(x + h, y) - psi(x - h, y)) / (2 * h), atol=1e-5)
+    hh = 1e-5
+    div = ((R.flow_ref(x + hh, y, *args)[0] - R.flow_ref(x - hh, y, *args)[0])
+           + (R.flow_ref(x, y + hh, *args)[1] - R.flow_ref(x, y - hh, *args)[1])) / (2 * hh)
+    grad = np.abs((R.flow_ref(x + hh, y, *args)[0] - R.flow_ref(x - hh, y, *args)[0]) / (2 * hh))
+    assert np.abs(div).max() < 1e-4 * max(grad.max(), 1.0)
+
+
+def test_flow_has_no_seam_where_the_world_wraps():
+    lat = _lattice(scale=2.6)
+    y = np.linspace(0.0, 0.999, 50)
+    args = (lat.gx, lat.gy, lat.nx, lat.ny, lat.kx, lat.ky)
+    a = R.flow_ref(np.full(50, 1e-9), y, *args)
+    b = R.flow_ref(np.full(50, lat.aspect - 1e-9), y, *args)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    c = R.flow_ref(y * lat.aspect, np.full(50, 1e-9), *args)
+    d = R.flow_ref(y * lat.aspect, np.full(50, 1.0 - 1e-9), *args)
+    np.testing.assert_allclose(c, d, atol=1e-6)
+
+
+def test_lattice_shape_is_a_whole_number_of_cells():
+    assert lattice_shape(16 / 9, 3.0) == (5, 3)
+    assert lattice_shape(1.0, 0.01) == (1, 1)
+    assert lattice_shape(1.0, 1e9) == (50, 50)
+
+
+def test_touch_bins_hold_every_finite_touch_once_in_order():
+    rng = np.random.default_rng(4)
+    touches = np.zeros((40, 4), np.float32)
+    touches[:, 0] = rng.uniform(0, 16 / 9, 40)
+    touches[:, 1] = rng.uniform(0, 1, 40)
+    touches[7, 2] = np.nan
+    touches[9, 0] = np.inf
+    tgx, tgy = 9, 5
+    start = np.zeros(tgx * tgy + 1, np.int32)
+    items = np.zeros(40, np.int32)
+    n = bin_touches(touches, 30, tgx, tgy, tgx / (16 / 9), float(tgy), start, np.zeros(40, np.int32), items)
+    assert n == 28
+    seen = []
+    for b in range(tgx * tgy):
+        members = items[start[b]:start[b + 1]]
+        assert list(members) == sorted(members)
+        for t in members:
+            assert int(float(touches[t, 0]) * (tgx / (16 / 9))) + tgx * int(float(touches[t, 1]) * tgy) == b
+        seen.extend(members)
+    assert sorted(seen) == [t for t in range(30) if t not in (7, 9)]
+
+
+# --- one whole tick against step_ref -----------------------------------------------------------
+
+ISOLATE = {
+    "all": {},
+    "life": dict(alignment=0.0, flow_strength=0.0, touch_strength=0.0, pulse_strength=0.0, mosaic_pull=0.0),
+    "alignment": dict(life_strength=0.0, alignment=2.0, flow_strength=0.0, touch_strength=0.0,
+                      pulse_strength=0.0, mosaic_pull=0.0),
+    "flow": dict(life_strength=0.0, alignment=0.0, touch_strength=0.0, pulse_strength=0.0, mosaic_pull=0.0),
+    "touch": dict(life_strength=0.0, alignment=0.0, flow_strength=0.0, pulse_strength=0.0, mosaic_pull=0.0),
+    "pulse": dict(life_strength=0.0, alignment=0.0, flow_strength=0.0, touch_strength=0.0, mosaic_pull=0.0),
+    "speed_limit": dict(max_speed=0.02, friction=0.0, touch_strength=30.0),
+}
+
+
+def _swarm_at(inp, settings):
+    sw = Swarm(settings)
+    for name, src in (("x", inp.x), ("y", inp.y), ("vx", inp.vx), ("vy", inp.vy), ("energy", inp.energy),
+                      ("species", inp.species), ("target_x", inp.home_x), ("target_y", inp.home_y)):
+        getattr(sw, name)[:] = src
+    sw.tick = inp.tick
+    return sw
+
+
+def _compare(settings, inp):
+    sw = _swarm_at(inp, settings)
+    sw.step(inp.params)
+    want, nb, sums = R.step_ref(inp, settings, sw.matrix_u, sw.matrix_v, sw.flow.angle0, sw.flow.spin)
+    np.testing.assert_array_equal(sw.species, want["species"])      # same cell order
+    np.testing.assert_array_equal(sw.target_x, want["target_x"])
+    for name in ("x", "y"):
+        got, ref = getattr(sw, name).astype(np.float64), want[name].astype(np.float64)
+        period = settings.aspect if name == "x" else 1.0
+        diff = got - ref
+        if settings.boundary == "wrap":
+            diff -= period * np.round(diff / period)
+        assert np.abs(diff).max() < 2e-6, name
+    for name in ("vx", "vy", "energy"):
+        np.testing.assert_allclose(getattr(sw, name), want[name], rtol=1e-4, atol=1e-5, err_msg=name)
+    n = inp.x.shape[0]
+    assert sw.stats[STAT_NEIGHBOURS] == pytest.approx(sums[2] / n, abs=1e-9)
+    assert sw.stats[STAT_SPEED] == pytest.approx(sums[0] / n, rel=1e-4)
+    assert sw.stats[STAT_ENERGY] == pytest.approx(sums[1] / n, rel=1e-4)
+    assert sw.stats[STAT_HOME] == pytest.approx(sums[4] / n, rel=1e-6)
+    assert nb.mean() > 3       # the inputs really exercise the neighbour search
+    return sw
+
+
+@pytest.mark.parametrize("boundary", ["wrap", "walls"])
+@pytest.mark.parametrize("case", list(ISOLATE))
+def test_step_matches_reference(boundary, case):
+    settings = SimSettings(particles=400, species=4, radius=0.09, boundary=boundary, seed=2)
+    inp = R.make_inputs(400, seed=11, aspect=settings.aspect, species=4)
+    for k, v in ISOLATE[case].items():
+        setattr(inp.params, k, v)
+    _compare(settings, inp)
+
+
+def test_step_matches_reference_in_a_world_narrower_than_a_run():
+    # three columns only: the kernel takes the minimum-image path
+    settings = SimSettings(particles=300, species=3, radius=0.2, aspect=0.25, seed=4)
+    inp = R.make_inputs(300, seed=12, aspect=0.25, species=3)
+    sw = _compare(settings, inp)
+    assert sw.grid.gx < 2 * sw.grid.sub + 1
+
+
+def test_step_matches_reference_with_particles_on_the_edges():
+    settings = SimSettings(particles=300, species=4, radius=0.09, seed=5)
+    inp = R.make_inputs(300, seed=13, aspect=settings.aspect, species=4)
+    inp.x[:20] = 0.0
+    inp.x[20:40] = np.nextafter(np.float32(settings.aspect), np.float32(0))
+    inp.y[40:60] = 0.0
+    _compare(settings, inp)
+    _compare(dataclasses.replace(settings, boundary="walls"), inp)
+
+
+def test_step_matches_reference_when_crowded():
+    # dense enough that the species pull is shared out for most particles
+    settings = SimSettings(particles=500, species=4, radius=0.2, seed=6)
+    inp = R.make_inputs(500, seed=14, aspect=settings.aspect, species=4)
+    g = GridSpec.for_world(settings.aspect, settings.radius)
+    assert (R.crowd_ref(inp.x, inp.y, g, True) < 1.0).mean() > 0.5
+    _compare(settings, inp)
