@@ -479,11 +479,11 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
     total = session.ticks
     exporting = bool(args.export)
     size = args.size if (exporting and args.size) else None
-    pipeline = Pipeline(cfg, render_size=size)
+    pipeline = Pipeline(cfg, render_size=size, time_of_day=_session_clock(session))
     display = None if (exporting or args.headless) else open_display(cfg, False, (pipeline.renderer.width, pipeline.renderer.height))
     offline = exporting or args.wav or args.headless or display is None
     audio = None
-    if not args.no_audio or args.wav or exporting:
+    if args.wav or not args.no_audio:
         audio = open_audio(cfg, offline, False)
     tmpdir = tempfile.TemporaryDirectory(prefix="living-mosaic-export-")
     wav_path = Path(args.wav) if args.wav else (Path(tmpdir.name) / "audio.wav" if exporting and audio else None)
@@ -534,9 +534,7 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
                 video.close()
             else:
                 video.abort()
-    if video is not None and wav is not None and not args.wav:
-        _mux(video_path, wav_path, Path(args.export))
-    elif video is not None and wav is not None:
+    if video is not None and wav is not None:
         _mux(video_path, wav_path, Path(args.export))
     tmpdir.cleanup()
     summary = _summary(pipeline, stats, audio, None, {"replayed_events": sum(len(v) for v in by_tick.values()),
@@ -550,3 +548,60 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
                  (total / cfg.sim.tick_hz) / max(stats.wall_s, 1e-9))
     log.info("replayed %d ticks, state %s", pipeline.tick, summary["state_hash"][:16])
     return 0
+
+
+# --- analyze -----------------------------------------------------------------------------------
+
+def analyze_command(args) -> int:
+    """Replay the session headless and unpaced, note the mood and the guards tick by tick, plot."""
+    from .pipeline import Pipeline
+    from .session.analyze import analyze
+    from .session.errors import SessionError
+    from .session.export import Progress
+    from .session.reader import read_session
+    from .session.timeline import Timeline
+    try:
+        session = read_session(args.session)
+    except SessionError as exc:
+        raise UserError(str(exc)) from None
+    args.sets = []
+    cfg = _replay_config(session, args)
+    by_tick, _ = _validated_events(session, cfg)
+    pipeline = Pipeline(cfg, time_of_day=_session_clock(session))
+    from .audio.offline import OfflineAudio
+    audio = OfflineAudio(cfg.audio)
+    timeline = Timeline(cfg.sim.tick_hz, capacity=session.ticks + 1)
+    progress = Progress(session.ticks, "analyze", unit="ticks")
+    limited_before = 0
+    pulses_seen = 0
+    for tick in range(session.ticks):
+        events = by_tick.get(tick, [])
+        pipeline.advance(events)
+        audio.publish(pipeline.audio)
+        audio.render_to_tick(tick, cfg.sim.tick_hz)
+        pipeline.render()
+        a = audio.stats()
+        mood = pipeline.control.mood
+        surge = bool(pipeline.control.new_pulses)
+        pulses_seen += surge
+        limited = pipeline.guard.limited_frames != limited_before
+        limited_before = pipeline.guard.limited_frames
+        timeline.append(tick, mood.valence, mood.arousal, mood.agreement, mood.energy, mood.count,
+                        len(events), surge, a["limiter_db"] < -0.5, limited)
+        if tick % 30 == 0:
+            progress.update(tick)
+    progress.close()
+    result = analyze(session, args.out, timeline)
+    print(f"analysis of {session.ticks} ticks written to {args.out} (report.md, {len(result.get('plots', {})) or 4} plots)")
+    return 0
+
+
+def _session_clock(session):
+    """Time of day at a tick of a recorded session: its start plus the ticks since."""
+    from datetime import datetime, timedelta
+    try:
+        start = datetime.fromisoformat(session.header.get("created", "")).astimezone()
+    except (TypeError, ValueError):
+        return None
+    hz = session.tick_hz
+    return lambda tick: start + timedelta(seconds=tick / hz)

@@ -133,7 +133,7 @@ class Pipeline:
     # --- per frame ------------------------------------------------------------------------
     def render(self) -> np.ndarray:
         frame = self.renderer.render(self.swarm, self.look)
-        self.guard.process(frame)
+        self.guard.process(frame, self.tick)
         self.frame = frame
         return frame
 

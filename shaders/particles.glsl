@@ -1,10 +1,11 @@
 #version 330 core
 // Living Mosaic: particles → additive light in an HDR trail buffer (RGBA16F or RGBA32F).
 //
-// Drawn as 2-pixel points with glBlendFunc(GL_ONE, GL_ONE): a 2-pixel point covers the four
-// pixels around its centre and the tent weight below gives each the bilinear weight of the
-// CPU splat, summing to one. Drawn twice per frame, like the CPU splat: into the full-size
-// trail and, with u_gain divided by factor², into the 1/factor bloom source.
+// Drawn as 2-pixel points (GL_PROGRAM_POINT_SIZE enabled) with glBlendFunc(GL_ONE, GL_ONE):
+// a 2-pixel point covers the four pixels around its centre, and the tent weight below gives
+// each the bilinear weight of the CPU splat, summing to one. Drawn twice per frame, like the
+// CPU splat: into the full-size trail and, with u_gain divided by factor², into the 1/factor
+// bloom source.
 //
 // Clip space: x = a_position.x * u_scale.x + u_offset.x, y likewise, with world y = 0 at
 // clip y = -1, so glReadPixels (rows from the bottom) hands back rows top first, as the CPU

@@ -14,7 +14,6 @@ from installation.audio.loudness import (kweight_coefficients, kweight_power, lu
                                          true_peak_filter, window_push)
 from installation.audio.offline import OfflineAudio
 from installation.audio.params import AudioParams
-from installation.audio.quiet import quiet_amount, quiet_for
 from installation.audio.settings import AudioSettings
 from installation.config import ConfigError, load_config
 
@@ -165,30 +164,7 @@ def test_quiet_hours_lower_the_ceiling_smoothly():
     assert audio.stats()["loudness_ceiling_lufs"] == pytest.approx(-28.0)
 
 
-def test_quiet_amount_follows_the_schedule_with_fades():
-    spans = ("22:00-07:00",)
-    hour = 3600.0
-    assert quiet_amount(spans, 12 * hour, 600) == 0.0
-    assert quiet_amount(spans, 23 * hour, 600) == 1.0
-    assert quiet_amount(spans, 3 * hour, 600) == 1.0          # across midnight
-    assert 0.0 < quiet_amount(spans, 22 * hour + 300, 600) < 1.0
-    assert 0.0 < quiet_amount(spans, 7 * hour + 300, 600) < 1.0
-    assert quiet_amount(spans, 7 * hour + 601, 600) == 0.0
-    assert quiet_amount((), 23 * hour, 600) == 0.0
-    assert quiet_amount(spans, 22 * hour + 1, 0) == 1.0
-    day = np.array([quiet_amount(("12:00-12:05", "22:00-07:00"), t, 900) for t in np.arange(0, 86400, 10.0)])
-    assert np.abs(np.diff(day)).max() < 0.02                  # smooth everywhere, even a short span
-    assert 0 < day[int(12.1 * 360)] < 1                       # the short span peaks below 1
-
-
-def test_quiet_for_takes_the_injected_time():
-    s = AudioSettings(quiet_hours=("22:00-07:00",), quiet_fade_s=60.0)
-    assert quiet_for(s, dt.time(23, 30)) == 1.0
-    assert quiet_for(s, dt.datetime(2024, 6, 1, 13, 0)) == 0.0
-    assert quiet_for(s, 6 * 3600.0) == 1.0
-
-
 @pytest.mark.parametrize("bad", ['["22-07"]', '["25:00-07:00"]', '["22:00-22:00"]', '["22:00"]'])
 def test_bad_quiet_hours_are_a_config_error_naming_the_key(bad):
     with pytest.raises(ConfigError, match="quiet_hours"):
-        load_config(sets=[f"audio.quiet_hours={bad}"])
+        load_config(sets=[f"safety.quiet_hours={bad}"])

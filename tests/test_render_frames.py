@@ -8,7 +8,6 @@ import hashlib
 import numpy as np
 import pytest
 
-from installation.config import Config  # noqa: F401  (loads the settings modules in order)
 from installation.render.base import Renderer, create_renderer
 from installation.render.cpu_renderer import CpuRenderer
 from installation.render.look import LookParams

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from installation.config import Config  # noqa: F401  (loads the settings modules in order)
 from installation.render import kernels as K
 from installation.render import reference as R
 from installation.render.cpu_renderer import CpuRenderer
@@ -77,7 +76,10 @@ def light_and_splat(kern, x, y, vx, vy, e, s, n, colours, k, w, h, f, band_rows,
     hdr = np.zeros((3, h, w), F)
     low = np.zeros((3, -(-h // f), -(-w // f)), F)
     out = np.zeros((h, w), np.uint32)
-    kern.splat_low(px, py, light, low_row, n, chunk, spans, low, F(1 / f), low_band_rows)
+    scratch = np.zeros_like(low), np.zeros_like(low)
+    # decay 1 and a threshold above any light: bloom_rows leaves the splatted source as it is
+    kern.bloom_rows(px, py, light, low_row, n, chunk, spans, low, *scratch, F(1 / f), F(1e9), F(1.0),
+                    np.ones(1, F), low_band_rows)
     up = np.zeros((3, low.shape[1], w), F)
     kern.splat_compose(px, py, light, row, n, chunk, spans, hdr, up, F(1 / f), NEUTRAL, F(1.0), out,
                        band_rows)
@@ -145,49 +147,96 @@ def test_bright_pass_and_decay_match_twin():
     low[:, :3, :3] = 1e-7            # decays below the flush level
     a, b = low.copy(), low.copy()
     bright_a, bright_b = np.zeros_like(low), np.zeros_like(low)
-    K.bright_pass(a, bright_a, F(0.6), F(0.8))
+    for j in range(low.shape[1]):
+        K._bright_row(a, bright_a, j, F(0.6), F(0.8))
     R.bright_pass(b, bright_b, F(0.6), F(0.8))
     np.testing.assert_allclose(bright_a, bright_b, rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(a, b)
     assert (a[:, :3, :3] == 0).all()
     # hue kept: the bright part is the pixel's colour scaled by one factor
-    m = low.max(axis=0)
-    sel = m > 0.6
+    sel = low.max(axis=0) > 0.6
     ratio = bright_a[:, sel] / low[:, sel]
     np.testing.assert_allclose(ratio, np.broadcast_to(ratio[0], ratio.shape), rtol=1e-5)
 
 
 @pytest.mark.parametrize("shape,radius_px", [((3, 45, 80), 3.0), ((3, 7, 5), 4.5), ((3, 1, 1), 2.0)])
-def test_blurs_match_twin(shape, radius_px):
+def test_blur_row_matches_twin(shape, radius_px):
     rng = np.random.default_rng(4)
     src = rng.random(shape).astype(F)
     weights = bloom_plan(shape[2] * 2, shape[1] * 2, radius_px / (shape[1] * 2)).weights
-    for fast, ref in ((K.blur_rows, R.blur_rows), (K.blur_cols, R.blur_cols)):
-        a, b = np.zeros_like(src), np.zeros_like(src)
-        fast(src, a, weights)
-        ref(src, b, weights)
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-        # a normalised blur keeps the mean of a constant image
-        const = np.full(shape, 0.7, F)
-        fast(const, a, weights)
-        np.testing.assert_allclose(a, 0.7, rtol=1e-5)
+    a, b = np.zeros_like(src), np.zeros_like(src)
+    for c in range(3):
+        for j in range(shape[1]):
+            K._blur_row(src[c, j], a[c, j], weights)
+    R.blur_rows(src, b, weights)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    const = np.full(shape[2], 0.7, F)
+    out = np.zeros_like(const)
+    K._blur_row(const, out, weights)
+    np.testing.assert_allclose(out, 0.7, rtol=1e-5)     # a normalised blur keeps a flat image
 
 
-def test_upsample_matches_twin_and_interpolates():
+def make_bloom_case(seed, n, w, h, f, k=4):
+    rng = np.random.default_rng(seed)
+    args = random_particles(rng, n, w, h, k, broken=8)
+    order = np.argsort(np.nan_to_num(args[1]), kind="stable")
+    args = tuple(a[order] for a in args)
+    colours = (rng.random((MAX_SPECIES, 3)) * 3).astype(F)
+    chunk = 32
+    px, py = np.zeros(n, F), np.zeros(n, F)
+    light, row, low_row = np.zeros((3, n), F), np.zeros(n, np.int32), np.zeros(n, np.int32)
+    spans = np.zeros((-(-n // chunk), 4), np.int32)
+    K.particle_light(*args, n, colours, k, F(1.0), F(0.0), F(0.0), F(0.5), F(1.0), F(1.5), F(1 / f),
+                     px, py, light, row, low_row, chunk, spans)
+    low = (rng.random((3, -(-h // f), -(-w // f))) ** 2).astype(F)     # last frame's trail
+    return (px, py, light, low_row, n, chunk, spans), low
+
+
+@pytest.mark.parametrize("w,h,f,radius", [(96, 54, 4, 3.0), (40, 30, 2, 1.0), (33, 17, 8, 2.5)])
+def test_bloom_matches_twin(w, h, f, radius):
+    particles, low0 = make_bloom_case(5, 3000, w, h, f)
+    weights = bloom_plan(w, h, radius * f / h).weights
+    ix0, ix1, wx = column_taps(w, f, low0.shape[2])
+    results = []
+    for kern in (K, R):
+        low = low0.copy()
+        bright, blurred, tmp = np.zeros_like(low), np.zeros_like(low), np.zeros_like(low)
+        up = np.zeros((3, low.shape[1], w), F)
+        kern.bloom_rows(*particles, low, bright, blurred, F(1 / f), F(0.6), F(0.8), weights, 3)
+        kern.bloom_cols(blurred, tmp, up, weights, ix0, ix1, wx, F(0.7))
+        results.append((low, blurred, up))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+    assert results[0][2].max() > 0
+
+
+def test_bloom_rows_do_not_depend_on_the_bands():
+    particles, low0 = make_bloom_case(9, 2000, 64, 48, 4)
+    weights = bloom_plan(64, 48, 0.1).weights
+    outs = []
+    for band_rows in (1, 5, 100):
+        low = low0.copy()
+        bright, blurred = np.zeros_like(low), np.zeros_like(low)
+        K.bloom_rows(*particles, low, bright, blurred, F(0.25), F(0.6), F(0.8), weights, band_rows)
+        outs.append((low, blurred))
+    for low, blurred in outs[1:]:
+        np.testing.assert_array_equal(low, outs[0][0])
+        np.testing.assert_array_equal(blurred, outs[0][1])
+
+
+def test_upsample_interpolates_between_low_pixel_centres():
+    """bloom_cols with a one-tap blur is the upsample alone: check it against np.interp."""
     rng = np.random.default_rng(5)
     f, w = 4, 70
     wl = -(-w // f)
     bloom = rng.random((3, 6, wl)).astype(F)
     ix0, ix1, wx = column_taps(w, f, wl)
-    a, b = np.zeros((3, 6, w), F), np.zeros((3, 6, w), F)
-    K.upsample_rows(bloom, a, ix0, ix1, wx, F(0.8))
-    R.upsample_rows(bloom, b, ix0, ix1, wx, F(0.8))
-    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
-    # independent check of the taps: linear interpolation between low-pixel centres
+    up = np.zeros((3, 6, w), F)
+    K.bloom_cols(bloom, np.zeros_like(bloom), up, np.ones(1, F), ix0, ix1, wx, F(0.8))
     centres = (np.arange(wl) + 0.5) * f
     expect = np.stack([[np.interp(np.arange(w) + 0.5, centres, bloom[c, j]) for j in range(6)]
                        for c in range(3)]) * 0.8
-    np.testing.assert_allclose(a, expect, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(up, expect, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("tone", TONE_MAPS)

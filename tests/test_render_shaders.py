@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from installation.config import Config  # noqa: F401  (loads the settings modules in order)
 from installation.render import plan
 from installation.render.settings import RenderSettings
 from installation.render.shader_source import (SHADER_DIR, ShaderSourceError, load_program,

@@ -9,7 +9,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = """
-import installation.config
 from installation.render.cpu_renderer import CpuRenderer
 from installation.render.look import LookParams
 from installation.render.settings import RenderSettings

@@ -30,18 +30,28 @@ def test_measure_track_matches_its_twin(b, h, w):
     frame = rng.integers(0, 2 ** 32, size=(h, w), dtype=np.uint64).astype(np.uint32)
     nby, nbx = -(-h // b), -(-w // b)
     ext, dirs = random_state(rng, nby, nbx)
+    # histories with 0..6 detections inside the window (frames 71..100)
+    hist = np.full((2, nby, nbx, K.HIST), K.NEVER, np.int32)
+    recent = rng.integers(0, K.HIST + 1, size=(2, nby, nbx))
+    for i in range(K.HIST):
+        hist[..., i] = np.where(i < recent, 99 - 4 * i, K.NEVER)
     outs = []
     for fn in (K.measure_track, R.measure_track):
         rgb = np.zeros((3, nby, nbx), np.float32)
-        e, d = ext.copy(), dirs.copy()
+        e, d, hi = ext.copy(), dirs.copy(), hist.copy()
         pend = np.zeros((nby, nbx), np.uint8)
         rows = np.zeros(nby, np.int64)
-        fn(frame, LUT, b, False, rgb, e, d, pend, rows, THR_LUM, THR_RED)
-        outs.append((rgb, e, d, pend, rows))
+        cand = np.zeros((2, nby, nbx), np.uint8)
+        cand_rows = np.zeros((2, nby), np.int64)
+        fn(frame, LUT, b, False, 100, 70, rgb, e, d, hi, pend, rows, cand, cand_rows,
+           THR_LUM, THR_RED)
+        outs.append((rgb, e, d, hi, pend, rows, cand, cand_rows))
     for a, z in zip(*outs):
         assert np.array_equal(a, z)
-    rgb, e, d, pend, rows = outs[0]
-    assert pend.any() and (pend == 0).any()          # the seeded state exercises both paths
+    rgb, e, d, hi, pend, rows, cand, cand_rows = outs[0]
+    # the seeded state exercises every path: quiet, committed, and left for the area check
+    assert (pend != 0).any() and (hi[..., 0] == 100).any() and (cand == K.CAND).any()
+    assert np.array_equal(rows, (pend != 0).sum(1)) and np.array_equal(cand_rows, (cand != 0).sum(2))
     # and the means are right: compare one block with float64 arithmetic
     lin = LUT[(frame[:b, :b] >> 16) & 255].astype(np.float64)
     assert rgb[0, 0, 0] == pytest.approx(lin.mean(), rel=1e-6)

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import installation.sim  # noqa: F401  (loads the config package first)
-from installation.sim import forces as F
 from installation.sim import reference as R
-from installation.sim.flow import FlowLattice, fill_gradients, flow_field, lattice_shape
+from installation.sim.flow import FlowLattice, flow_field, lattice_shape
 from installation.sim.forces import bin_touches
-from installation.sim.grid import GridSpec, assign_cells, counting_sort
+from installation.sim.grid import GridSpec, assign_cells, counting_sort, gather_state
+from installation.sim.neighbours import LANES, neighbour_pass, neighbour_pass_min_image
 from installation.sim.settings import SimSettings
 from installation.sim.swarm import STAT_ENERGY, STAT_HOME, STAT_NEIGHBOURS, STAT_SPEED, Swarm
 
@@ -34,6 +34,56 @@ def test_cells_and_stable_sort_match_reference():
     perm_ref, start_ref = R.sort_ref(cell, g.cells)
     np.testing.assert_array_equal(perm, perm_ref)
     np.testing.assert_array_equal(start, start_ref)
+
+
+def test_gather_puts_the_state_in_cell_order():
+    rng = np.random.default_rng(2)
+    n = 300
+    perm = rng.permutation(n).astype(np.int32)
+    src = [rng.random(n).astype(np.float32) for _ in range(5)]
+    sp = rng.integers(0, 4, n).astype(np.int32)
+    hx, hy = rng.random(n).astype(np.float32), rng.random(n).astype(np.float32)
+    kin = rng.random((4, 3)).astype(np.float32)
+    out = [np.zeros(n + LANES, np.float32) for _ in range(4)] + [np.zeros(n, np.float32)]
+    sps = np.zeros(n, np.int32)
+    hxs, hys = np.zeros(n, np.float32), np.zeros(n, np.float32)
+    kins = np.zeros((3, n + LANES), np.float32)
+    gather_state(perm, *src, sp, hx, hy, kin, *out, sps, hxs, hys, kins)
+    for a, b in zip(src, out):
+        np.testing.assert_array_equal(b[:n], a[perm])
+    np.testing.assert_array_equal(sps, sp[perm])
+    np.testing.assert_array_equal(hys, hy[perm])
+    np.testing.assert_array_equal(kins[:, :n], kin[sp[perm]].T)
+    assert not kins[:, n:].any() and not out[0][n:].any()     # the padding stays zero
+
+
+@pytest.mark.parametrize("wrap, aspect, radius", [(True, 16 / 9, 0.09), (False, 16 / 9, 0.09),
+                                                   (True, 0.25, 0.2), (True, 16 / 9, 0.4)])
+def test_neighbour_pass_matches_all_pairs(wrap, aspect, radius):
+    rng = np.random.default_rng(21)
+    n = 400
+    g = GridSpec.for_world(aspect, radius)
+    x = rng.uniform(0, aspect, n).astype(np.float32)
+    y = rng.uniform(0, 1, n).astype(np.float32)
+    perm, start = R.sort_ref(R.cells_ref(x, y, g.gx, g.gy, g.inv_cw, g.inv_ch), g.cells)
+    x, y = x[perm], y[perm]
+    vx, vy = rng.normal(0, 0.1, n).astype(np.float32), rng.normal(0, 0.1, n).astype(np.float32)
+    sp = rng.integers(0, 5, n).astype(np.int32)
+    from installation.sim.layout import interaction_factors
+    u, v = interaction_factors(5, 3)
+    pad = lambda a: np.concatenate([a, np.zeros(LANES, a.dtype)])   # noqa: E731
+    kin = np.stack([pad(v.astype(np.float32)[sp, k]) for k in range(3)])
+    out = [np.zeros(n, np.float32) for _ in range(4)] + [np.zeros(n, np.int32)]
+    narrow = wrap and (g.gx < 2 * g.sub + 1 or g.gy < 3)
+    kernel = neighbour_pass_min_image if narrow else neighbour_pass
+    kernel(pad(x), pad(y), pad(vx), pad(vy), kin[0], kin[1], kin[2], sp, u, start, g.gx, g.gy, g.sub, wrap,
+           aspect, 1.0, radius, 0.4, 0.8, np.zeros((g.gy, 6, 2), np.int64), np.zeros((g.gy, 6, 2)), *out)
+    pull = np.float32(0.8 * R.crowd_ref(x, y, g, wrap))
+    want = R.life_ref(x, y, vx, vy, sp, u, v, radius, 0.4, aspect, wrap, pull)
+    for got, ref in zip(out[:4], want[:4]):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=2e-5 * max(1.0, np.abs(ref).max()))
+    np.testing.assert_array_equal(out[4], want[4])
+    assert want[4].mean() > 3
 
 
 def _lattice(scale=3.0, speed=0.4, t=2.5, aspect=16 / 9):

@@ -6,23 +6,6 @@ from dataclasses import dataclass
 from ..config.fields import setting
 
 
-def parse_span(text: str) -> tuple[int, int]:
-    """'22:00-07:00' -> (start, end) in minutes after midnight; ValueError names the problem."""
-    try:
-        a, b = text.split("-")
-        out = []
-        for part in (a, b):
-            hh, mm = part.strip().split(":")
-            h, m = int(hh), int(mm)
-            if not (0 <= h <= 24 and 0 <= m < 60) or (h == 24 and m):
-                raise ValueError
-            out.append(h * 60 + m)
-    except ValueError:
-        raise ValueError(f"quiet_hours item {text!r}: expected 'HH:MM-HH:MM', e.g. '22:00-07:00'") from None
-    if out[0] % 1440 == out[1] % 1440:
-        raise ValueError(f"quiet_hours item {text!r}: start and end are the same time")
-    return out[0] % 1440, out[1] % 1440
-
 
 @dataclass(frozen=True)
 class AudioSettings:
@@ -56,12 +39,8 @@ class AudioSettings:
     lufs_ceiling: float = setting(-18.0, "short-term loudness ceiling (BS.1770, 3 s), held by slow gain riding", unit="LUFS", lo=-60.0, hi=0.0)
     ride_attack_s: float = setting(0.4, "how fast the loudness rider turns down", unit="s", lo=0.05, hi=10.0)
     ride_release_s: float = setting(6.0, "how fast the loudness rider turns back up", unit="s", lo=0.5, hi=60.0)
-    quiet_hours: tuple[str, ...] = setting((), "night mode for neighbours and wildlife: local-time spans, e.g. [\"22:00-07:00\"]")
-    quiet_lufs: float = setting(-30.0, "loudness ceiling during quiet hours", unit="LUFS", lo=-60.0, hi=0.0)
-    quiet_fade_s: float = setting(300.0, "how long the move into and out of quiet hours takes", unit="s", lo=0.0, hi=7200.0)
+    quiet_lufs: float = setting(-30.0, "loudness ceiling at full quiet hours (the schedule is [safety] quiet_hours)", unit="LUFS", lo=-60.0, hi=0.0)
 
     def __post_init__(self):
-        for span in self.quiet_hours:
-            parse_span(span)
         if not 1 <= len(self.progression) <= 16:
             raise ValueError(f"progression = {list(self.progression)!r}: one to sixteen chords")

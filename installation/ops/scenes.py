@@ -55,7 +55,7 @@ FIXED_AT_START = frozenset({
 # scene nor /param may loosen it while the exhibit runs. ([safety] is not a scene section.)
 PROTECTED = frozenset({
     "audio.ceiling_dbtp", "audio.lufs_ceiling", "audio.ride_attack_s", "audio.ride_release_s",
-    "audio.quiet_hours", "audio.quiet_lufs", "audio.quiet_fade_s",
+    "audio.quiet_lufs",
 })
 OPERATOR_KEYS = frozenset({"render.brightness", "audio.volume"})
 MAX_CROSSFADE_S = 600.0

@@ -2,12 +2,15 @@
 
     species_colours  palette + warmth + per-species gain → linear colour per species
     particle_light   particles → pixel position, light, first rows touched
-    splat_low        → the low-resolution bloom source (with its own trail)
-    bright_pass      bloom source → light above the threshold; decays the bloom source's trail
-    blur_rows/cols   separable Gaussian on the low-resolution buffer
-    upsample_rows    bloom rows widened to the full width (the rows are few; compose lerps them)
-    splat_compose    per band of rows: particles → full-resolution HDR trail, then HDR + bloom
-                     → exposure → tone curve → encode → BGRA, and the trail's decay
+    bloom_rows       particles → the low-resolution bloom source (with its own trail) → light
+                     above the threshold → blurred along the rows
+    bloom_cols       → blurred along the columns → rows widened to the full width (the rows are
+                     few; the full-resolution pass interpolates between them)
+    splat_compose    per band of rows: the trail's decay, particles → full-resolution HDR trail,
+                     then HDR + bloom → exposure → tone curve → encode → BGRA
+
+Each kernel is a few row-level steps fused: a frame makes four calls and crosses the large
+buffers once; every parallel region also costs a wake-up of the other threads.
 
 The bloom source is splatted, not downsampled: a box-downsampled trail equals a trail of
 downsampled splats (both are linear), and splatting 60k particles costs far less than
@@ -178,113 +181,105 @@ def _splat_rows(px, py, light, row, n, chunk, spans, s0, buf, scale, weight, lo,
                       light[1, i] * weight, light[2, i] * weight, lo, hi)
 
 
-@njit(nogil=True, cache=True, parallel=True)
-def splat_low(px, py, light, low_row, n, chunk, spans, low, inv_f, band_rows):
-    """The bloom source: every particle's light averaged over factor x factor pixels, added
-    to `low` (3, h, w). Parallel over bands of rows; each pixel receives its additions in
-    particle order, so the sums do not depend on the bands or the threads."""
-    h = low.shape[1]
-    lw = inv_f * inv_f
-    for b in prange((h + band_rows - 1) // band_rows):
-        lo = b * band_rows
-        _splat_rows(px, py, light, low_row, n, chunk, spans, 2, low, inv_f, lw, lo,
-                    min(lo + band_rows, h))
-
-
 @njit(nogil=True, cache=True, inline="always")
 def _decayed(v, decay):
     d = v * decay
     return d if d >= FLUSH else np.float32(0.0)
 
 
-@njit(nogil=True, cache=True, parallel=True)
-def bright_pass(low, bright, threshold, decay):
-    """bright = the light of `low` above the threshold (hue kept); then low *= decay."""
-    h = low.shape[1]
-    w = low.shape[2]
+@njit(nogil=True, cache=True, inline="always")
+def _bright_row(low, bright, j, threshold, decay):
+    """bright[:, j] = the light of low[:, j] above the threshold (hue kept); low[:, j] decays."""
     zero = np.float32(0.0)
-    for j in prange(h):
-        for i in range(w):
-            r = low[0, j, i]
-            g = low[1, j, i]
-            b = low[2, j, i]
-            m = max(r, max(g, b))
-            kk = (m - threshold) / m if m > threshold else zero
-            bright[0, j, i] = r * kk
-            bright[1, j, i] = g * kk
-            bright[2, j, i] = b * kk
-            low[0, j, i] = _decayed(r, decay)
-            low[1, j, i] = _decayed(g, decay)
-            low[2, j, i] = _decayed(b, decay)
+    l0, l1, l2 = low[0, j], low[1, j], low[2, j]
+    b0, b1, b2 = bright[0, j], bright[1, j], bright[2, j]
+    for i in range(low.shape[2]):
+        r = l0[i]
+        g = l1[i]
+        b = l2[i]
+        m = max(r, max(g, b))
+        kk = (m - threshold) / m if m > threshold else zero
+        b0[i] = r * kk
+        b1[i] = g * kk
+        b2[i] = b * kk
+        l0[i] = _decayed(r, decay)
+        l1[i] = _decayed(g, decay)
+        l2[i] = _decayed(b, decay)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _blur_row(s, d, weights):
+    """d = s blurred along its length, edges clamped. Taps outer, pixels inner; the shifted
+    reads go through slices indexed from 0 so the loops vectorise, and each output still sums
+    its taps in the same order."""
+    w = s.shape[0]
+    r = (weights.shape[0] - 1) // 2
+    for i in range(w):
+        d[i] = np.float32(0.0)
+    for t in range(weights.shape[0]):
+        wt = weights[t]
+        off = t - r
+        lo = min(max(-off, 0), w)
+        hi = max(min(w - off, w), lo)
+        edge = s[0]
+        for i in range(lo):
+            d[i] += wt * edge
+        dm = d[lo:hi]
+        sm = s[lo + off:hi + off]
+        for i in range(hi - lo):
+            dm[i] += wt * sm[i]
+        edge = s[w - 1]
+        de = d[hi:]
+        for i in range(w - hi):
+            de[i] += wt * edge
 
 
 @njit(nogil=True, cache=True, parallel=True)
-def blur_rows(src, dst, weights):
-    """Horizontal Gaussian, edges clamped. Taps outer, pixels inner (the loops vectorise);
-    each output still sums its taps in the same order."""
-    h = src.shape[1]
-    w = src.shape[2]
-    r = (weights.shape[0] - 1) // 2
-    for cj in prange(3 * h):
-        c = cj // h
-        j = cj - c * h
-        s = src[c, j]
-        d = dst[c, j]
-        for i in range(w):
-            d[i] = np.float32(0.0)
-        for t in range(weights.shape[0]):
-            wt = weights[t]
-            off = t - r
-            lo = min(max(-off, 0), w)
-            hi = max(min(w - off, w), lo)
-            edge = s[0]
-            for i in range(lo):
-                d[i] += wt * edge
-            dm = d[lo:hi]
-            sm = s[lo + off:hi + off]
-            for i in range(hi - lo):
-                dm[i] += wt * sm[i]
-            edge = s[w - 1]
-            de = d[hi:]
-            for i in range(w - hi):
-                de[i] += wt * edge
+def bloom_rows(px, py, light, low_row, n, chunk, spans, low, bright, blurred, inv_f, threshold,
+               decay, weights, band_rows):
+    """The first half of the bloom, band by band of low-resolution rows: add every particle's
+    light, averaged over factor x factor pixels, to the bloom source `low` (it keeps its own
+    trail), take the light above the threshold into `bright`, decay the source, and blur
+    `bright` along the rows into `blurred`. Each pixel receives its additions in particle
+    order: the result does not depend on the bands or the threads."""
+    h = low.shape[1]
+    lw = inv_f * inv_f
+    for b in prange((h + band_rows - 1) // band_rows):
+        lo = b * band_rows
+        hi = min(lo + band_rows, h)
+        _splat_rows(px, py, light, low_row, n, chunk, spans, 2, low, inv_f, lw, lo, hi)
+        for j in range(lo, hi):
+            _bright_row(low, bright, j, threshold, decay)
+            for c in range(3):
+                _blur_row(bright[c, j], blurred[c, j], weights)
 
 
 @njit(nogil=True, cache=True, parallel=True)
-def blur_cols(src, dst, weights):
-    """Vertical Gaussian, edges clamped; the inner loop runs along a row (vectorises)."""
-    h = src.shape[1]
-    w = src.shape[2]
+def bloom_cols(blurred, tmp, up, weights, ix0, ix1, wx, strength):
+    """The second half of the bloom, row by row: blur `blurred` along the columns (edges
+    clamped) into `tmp`, then widen the row to the full width: up[c, j, x] = strength * tmp
+    linearly interpolated at full-resolution column x (ix0, ix1: the two low-resolution
+    columns, uint32; wx: the weight of the second)."""
+    h = blurred.shape[1]
+    w = blurred.shape[2]
+    width = up.shape[2]
     r = (weights.shape[0] - 1) // 2
+    one = np.float32(1.0)
     for j in prange(h):
         for c in range(3):
-            d = dst[c, j]
+            d = tmp[c, j]
             for i in range(w):
                 d[i] = np.float32(0.0)
             for t in range(weights.shape[0]):
                 jj = min(max(j + t - r, 0), h - 1)
                 wt = weights[t]
-                s = src[c, jj]
+                s = blurred[c, jj]
                 for i in range(w):
                     d[i] += wt * s[i]
-
-
-@njit(nogil=True, cache=True, parallel=True)
-def upsample_rows(bloom, up, ix0, ix1, wx, strength):
-    """up[c, j, x] = strength * bloom linearly interpolated to full-resolution column x.
-
-    ix0, ix1 (uint32) and wx are the two source columns and the weight of the second."""
-    h = bloom.shape[1]
-    width = up.shape[2]
-    one = np.float32(1.0)
-    for cj in prange(3 * h):
-        c = cj // h
-        j = cj - c * h
-        src = bloom[c, j]
-        dst = up[c, j]
-        for x in range(width):
-            a = wx[x]
-            dst[x] = strength * (src[ix0[x]] * (one - a) + src[ix1[x]] * a)
+            u = up[c, j]
+            for x in range(width):
+                a = wx[x]
+                u[x] = strength * (d[ix0[x]] * (one - a) + d[ix1[x]] * a)
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -298,8 +293,8 @@ def _level(v, ta, tb, tc, td, te, bright, ea, eb, ec, knee, toe):
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _compose_row(hdr, up, inv_f, curve, decay, out, y):
-    """Row y: HDR + bloom → display levels → BGRA; then the row's HDR *= decay."""
+def _compose_row(hdr, up, inv_f, curve, out, y):
+    """Row y: HDR + bloom → display levels → BGRA."""
     hl = up.shape[1]
     one = np.float32(1.0)
     # scalars, not curve[i] in the loop: the stores to hdr and out could alias the array
@@ -343,20 +338,18 @@ def _compose_row(hdr, up, inv_f, curve, decay, out, y):
         lb = _level(b * exposure + ub0[x] * w0 + ub1[x] * w1,
                     ta, tb, tc, td, te, bright, ea, eb, ec, knee, toe)
         row[x] = ALPHA | (lr << np.uint32(16)) | (lg << np.uint32(8)) | lb
-        hr[x] = _decayed(r, decay)
-        hg[x] = _decayed(g, decay)
-        hb[x] = _decayed(b, decay)
 
 
 @njit(nogil=True, cache=True, parallel=True)
 def splat_compose(px, py, light, row, n, chunk, spans, hdr, up, inv_f, curve, decay, out,
                   band_rows):
-    """The full-resolution pass, band by band: add the particles' light to the band's rows of
-    the HDR trail, then turn those rows into pixels (HDR + bloom → exposure → tone curve →
-    brightness → encode → BGRA) and decay them for the next frame.
+    """The full-resolution pass, band by band of rows: decay the band's trail (last frame's
+    light times `decay`), add the particles' light, then turn the rows into pixels (HDR +
+    bloom → exposure → tone curve → brightness → encode → BGRA).
 
-    A band is small enough to stay in the core's cache between its splat and its compose, so
-    the HDR buffer crosses memory once per frame. Each pixel receives its additions in particle
+    The decay is a sequential sweep that the memory prefetcher follows; it leaves the band in
+    the core's cache for the scattered additions of the splat and for the compose, so the HDR
+    buffer crosses memory once per frame. Each pixel receives its additions in particle
     order: the frame does not depend on the bands or the threads.
 
     curve (float32): exposure, tone a b c d e, brightness, encode A B C knee toe
@@ -366,9 +359,14 @@ def splat_compose(px, py, light, row, n, chunk, spans, hdr, up, inv_f, curve, de
     for b in prange((height + band_rows - 1) // band_rows):
         lo = b * band_rows
         hi = min(lo + band_rows, height)
+        for c in range(3):
+            for y in range(lo, hi):
+                r = hdr[c, y]
+                for x in range(r.shape[0]):
+                    r[x] = _decayed(r[x], decay)
         _splat_rows(px, py, light, row, n, chunk, spans, 0, hdr, one, one, lo, hi)
         for y in range(lo, hi):
-            _compose_row(hdr, up, inv_f, curve, decay, out, y)
+            _compose_row(hdr, up, inv_f, curve, out, y)
 
 
 @njit(nogil=True, cache=True)

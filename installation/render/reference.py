@@ -1,9 +1,10 @@
 """Plain NumPy twins of the CPU renderer's kernels: the test oracle, not a fallback.
 
-Each function has the signature and the in-place outputs of its namesake in `kernels.py`, so
-`ReferenceRenderer` runs a whole frame through the twins and tests compare whole frames too.
-They are written the obvious way (np.add.at, padded convolution, the curves in float64),
-not the fast way.
+Each public kernel of `kernels.py` has a namesake here with its signature and in-place
+outputs, so `ReferenceRenderer` runs a whole frame through the twins and tests compare whole
+frames too. The fused kernels are written as their steps one after the other (splat_low,
+bright_pass, blur_rows, blur_cols, upsample_rows, decay, compose), each the obvious way
+(np.add.at, padded convolution, the curves in float64), not the fast way.
 """
 from __future__ import annotations
 
@@ -123,6 +124,18 @@ def upsample_rows(bloom, up, ix0, ix1, wx, strength):
     up[...] = float(strength) * (b[:, :, ix0] * (1.0 - wx) + b[:, :, ix1] * wx)
 
 
+def bloom_rows(px, py, light, low_row, n, chunk, spans, low, bright, blurred, inv_f, threshold,
+               decay_factor, weights, band_rows):
+    splat_low(px, py, light, low_row, n, chunk, spans, low, inv_f, band_rows)
+    bright_pass(low, bright, threshold, decay_factor)
+    blur_rows(bright, blurred, weights)
+
+
+def bloom_cols(blurred, tmp, up, weights, ix0, ix1, wx, strength):
+    blur_cols(blurred, tmp, weights)
+    upsample_rows(tmp, up, ix0, ix1, wx, strength)
+
+
 def _tone_name(curve) -> str:
     for name, coeffs in TONE_CURVES.items():
         if np.allclose(np.asarray(curve[1:6], np.float64), coeffs, atol=1e-6):
@@ -130,7 +143,7 @@ def _tone_name(curve) -> str:
     raise ValueError(f"unknown tone curve coefficients {curve[1:6]}")
 
 
-def _compose(hdr, up, inv_f, curve, decay_factor, out):
+def _compose(hdr, up, inv_f, curve, out):
     _, h, w = hdr.shape
     hl = up.shape[1]
     v = (np.arange(h) + 0.5) * float(inv_f) - 0.5
@@ -144,15 +157,15 @@ def _compose(hdr, up, inv_f, curve, decay_factor, out):
     t = tone_curve(exposed, _tone_name(curve)) * float(curve[6])
     level = np.floor(encode(t) * 255.0 + 0.5).astype(np.uint32)
     out[...] = ALPHA | (level[0] << 16) | (level[1] << 8) | level[2]
-    decay(hdr, decay_factor)
 
 
 def splat_compose(px, py, light, row, n, chunk, spans, hdr, up, inv_f, curve, decay_factor, out,
                   band_rows):
+    decay(hdr, decay_factor)
     ok = _valid(row, n)
     rgb = light[:, :n][:, ok].T.astype(np.float64)
     _add_bilinear(hdr, px[:n][ok].astype(np.float64) - 0.5, py[:n][ok].astype(np.float64) - 0.5, rgb)
-    _compose(hdr, up, inv_f, curve, decay_factor, out)
+    _compose(hdr, up, inv_f, curve, out)
 
 
 def mean_span(spans, chunks):

@@ -206,29 +206,27 @@ class FlashGuard:
         t = tick - self._origin
         since = t - self.window
         b = self.geometry.block
-        k.measure_track(frame, self._lut, b, self._first, self._rgb, self._ext, self._dirs,
-                        self._pend, self._pend_row, THR_LUM, THR_RED)
+        k.measure_track(frame, self._lut, b, self._first, t, since, self._rgb, self._ext,
+                        self._dirs, self._hist, self._pend, self._pend_row, self._cand,
+                        self._cand_row, THR_LUM, THR_RED)
         limited = False
-        if not self._first and self._pend_row.any():
-            k.resolve(t, since, self._pend, self._pend_row, self._rgb, self._ext, self._dirs,
-                      self._hist, self._cand, self._cand_row, THR_LUM, THR_RED)
-            if self._cand_row.any():
-                for kind in (0, 1):
-                    if self._cand_row[kind].any():
-                        k.area_check(kind, since, self._hist, self._cand, self._rh, self._rw,
-                                     self._limit, self._integ, self._over)
-                k.settle(t, since, self._pend, self._pend_row, self._rgb, self._ext, self._dirs,
-                         self._hist, self._cand, THR_LUM, THR_RED)
-                n_lim = int(self._pend_row.sum())
-                if n_lim:
-                    k.apply_limits(frame, self._lut, self._enc, b, t, self._pend, self._pend_row,
-                                   self._rgb, self._prev, self._ext, self._dirs, self._hist,
-                                   THR_LUM, THR_RED, MARGIN_TARGET, MARGIN_ALPHA, self._plan,
-                                   self._row_missed, self._row_crossed)
-                    self.limited_blocks += n_lim
-                    self.missed_plans += int(self._row_missed.sum())
-                    self.crossings += int(self._row_crossed.sum())
-                    limited = True
+        if self._pend_row.any():   # some block is about to start flashing
+            for kind in (0, 1):
+                if self._cand_row[kind].any():
+                    k.area_check(kind, since, self._hist, self._cand, self._rh, self._rw,
+                                 self._limit, self._integ, self._over)
+            k.settle(t, since, self._pend, self._pend_row, self._rgb, self._ext, self._dirs,
+                     self._hist, self._cand, THR_LUM, THR_RED)
+            n_lim = int(self._pend_row.sum())
+            if n_lim:
+                k.apply_limits(frame, self._lut, self._enc, b, t, self._pend, self._pend_row,
+                               self._rgb, self._prev, self._ext, self._dirs, self._hist,
+                               THR_LUM, THR_RED, MARGIN_TARGET, MARGIN_ALPHA, self._plan,
+                               self._row_missed, self._row_crossed)
+                self.limited_blocks += n_lim
+                self.missed_plans += int(self._row_missed.sum())
+                self.crossings += int(self._row_crossed.sum())
+                limited = True
         self._rgb, self._prev = self._prev, self._rgb
         self._first = False
         if t >= 1 << 30:  # keep the history in int32 range (after ~52 days at 240 Hz)

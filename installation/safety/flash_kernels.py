@@ -55,14 +55,87 @@ def would_detect(ext, d, v, thr):
     return v - ext >= thr
 
 
-@njit(nogil=True, cache=True, parallel=True)
-def measure_track(frame, lut, b, first, rgb, ext, dirs, pend, pend_row, thr_l, thr_q):
-    """Block means of linear RGB, and which blocks would complete a transition.
+@njit(nogil=True, cache=True, inline="always")
+def _px(p, lut, sr, sg, sb):
+    """Add one pixel's linear R, G, B to running sums."""
+    return sr + lut[(p >> 16) & 255], sg + lut[(p >> 8) & 255], sb + lut[p & 255]
 
-    Blocks without a pending detection have their extremes extended right here (their
-    output will be their input); the others are marked in `pend` (all zero between frames)
-    for `resolve`, and `pend_row[by]` counts them per row of blocks. One prange iteration
-    owns one row of blocks, so the result does not depend on the thread count.
+
+@njit(nogil=True, cache=True, inline="always")
+def _load(rgb, by, bx, start):
+    if start:
+        return np.float32(0.0), np.float32(0.0), np.float32(0.0)
+    return rgb[0, by, bx], rgb[1, by, bx], rgb[2, by, bx]
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _store(rgb, by, bx, s):
+    rgb[0, by, bx] = s[0]
+    rgb[1, by, bx] = s[1]
+    rgb[2, by, bx] = s[2]
+
+
+@njit(nogil=True, cache=True)
+def add_row(row, lut, b, rgb, by, start):
+    """Add one pixel row to the running sums of its row of blocks (`start`: the first row).
+
+    Every block adds its pixels left to right, so with rows taken top to bottom each block
+    sums in row order. The usual block sizes get unrolled loops: the short, variable-length
+    inner loop would otherwise cost more than the pixels.
+    """
+    w = row.shape[0]
+    nbx = rgb.shape[2]
+    full = w // b
+    if b == 1:
+        for bx in range(full):
+            s = _load(rgb, by, bx, start)
+            _store(rgb, by, bx, _px(row[bx], lut, s[0], s[1], s[2]))
+    elif b == 2:
+        for bx in range(full):
+            x = 2 * bx
+            s = _load(rgb, by, bx, start)
+            s = _px(row[x], lut, s[0], s[1], s[2])
+            _store(rgb, by, bx, _px(row[x + 1], lut, s[0], s[1], s[2]))
+    elif b == 3:
+        for bx in range(full):
+            x = 3 * bx
+            s = _load(rgb, by, bx, start)
+            s = _px(row[x], lut, s[0], s[1], s[2])
+            s = _px(row[x + 1], lut, s[0], s[1], s[2])
+            _store(rgb, by, bx, _px(row[x + 2], lut, s[0], s[1], s[2]))
+    elif b == 4:
+        for bx in range(full):
+            x = 4 * bx
+            s = _load(rgb, by, bx, start)
+            s = _px(row[x], lut, s[0], s[1], s[2])
+            s = _px(row[x + 1], lut, s[0], s[1], s[2])
+            s = _px(row[x + 2], lut, s[0], s[1], s[2])
+            _store(rgb, by, bx, _px(row[x + 3], lut, s[0], s[1], s[2]))
+    else:
+        for bx in range(full):
+            s = _load(rgb, by, bx, start)
+            for x in range(bx * b, bx * b + b):
+                s = _px(row[x], lut, s[0], s[1], s[2])
+            _store(rgb, by, bx, s)
+    if full < nbx:   # the narrower block at the right edge
+        s = _load(rgb, by, full, start)
+        for x in range(full * b, w):
+            s = _px(row[x], lut, s[0], s[1], s[2])
+        _store(rgb, by, full, s)
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def measure_track(frame, lut, b, first, t, since, rgb, ext, dirs, hist, pend, pend_row, cand,
+                  cand_row, thr_l, thr_q):
+    """Block means of linear RGB, fed to the detectors, in one pass over the pixels.
+
+    A block whose signals complete no transition, or only transitions they may make (fewer
+    than FLAG_AT - 1 detections in the window, or already flashing), is committed right
+    here: its output will be its input. A signal about to get its FLAG_AT-th detection is
+    a candidate for the area check (`cand`); its block is left in `pend` (all zero between
+    frames). Per row of blocks, `pend_row` counts blocks left and `cand_row[k]` candidates.
+    One prange iteration owns one row of blocks, so the result does not depend on the
+    thread count.
     """
     h, w = frame.shape
     nby = rgb.shape[1]
@@ -71,48 +144,17 @@ def measure_track(frame, lut, b, first, rgb, ext, dirs, pend, pend_row, thr_l, t
         y0 = by * b
         y1 = min(h, y0 + b)
         npend = 0
-        # Sum pixel rows into the row of blocks: each block still adds its pixels in row
-        # order (bit-identical to a block-by-block loop), but the blocks' addition chains
-        # are independent, so they overlap instead of waiting on each other.
-        for y in range(y0, y1 - 1):
-            for bx in range(nbx):
-                x0 = bx * b
-                x1 = min(w, x0 + b)
-                if y == y0:
-                    sr = np.float32(0.0)
-                    sg = np.float32(0.0)
-                    sb = np.float32(0.0)
-                else:
-                    sr = rgb[0, by, bx]
-                    sg = rgb[1, by, bx]
-                    sb = rgb[2, by, bx]
-                for x in range(x0, x1):
-                    p = frame[y, x]
-                    sr += lut[(p >> 16) & 255]
-                    sg += lut[(p >> 8) & 255]
-                    sb += lut[p & 255]
-                rgb[0, by, bx] = sr
-                rgb[1, by, bx] = sg
-                rgb[2, by, bx] = sb
-        # the last pixel row completes each block: its mean and its detectors, in registers
-        y = y1 - 1
+        n0 = 0
+        n1 = 0
+        for y in range(y0, y1):
+            add_row(frame[y], lut, b, rgb, by, y == y0)
         inv_full = np.float32(1.0) / np.float32((y1 - y0) * b)
         for bx in range(nbx):
             x0 = bx * b
             x1 = min(w, x0 + b)
-            if y == y0:
-                sr = np.float32(0.0)
-                sg = np.float32(0.0)
-                sb = np.float32(0.0)
-            else:
-                sr = rgb[0, by, bx]
-                sg = rgb[1, by, bx]
-                sb = rgb[2, by, bx]
-            for x in range(x0, x1):
-                p = frame[y, x]
-                sr += lut[(p >> 16) & 255]
-                sg += lut[(p >> 8) & 255]
-                sb += lut[p & 255]
+            sr = rgb[0, by, bx]
+            sg = rgb[1, by, bx]
+            sb = rgb[2, by, bx]
             inv = inv_full if x1 - x0 == b else np.float32(1.0) / np.float32((y1 - y0) * (x1 - x0))
             r = sr * inv
             g = sg * inv
@@ -135,19 +177,34 @@ def measure_track(frame, lut, b, first, rgb, ext, dirs, pend, pend_row, thr_l, t
             sq = np.float32(dirs[1, by, bx])
             fl = (el - lc) * sl >= thr_l
             fq = (eq - q) * sq >= thr_q
-            if fl or fq:
-                pend[by, bx] = np.uint8(1 if fl else 0) | np.uint8(2 if fq else 0)
+            code = (1 if fl else 0) | (2 if fq else 0)
+            quiet = code == 0
+            # moving content makes these data-dependent: selects and plain stores instead
+            # of branches that would mispredict
+            ext[0, by, bx] = lc if quiet and (lc - el) * sl > 0 else el
+            ext[1, by, bx] = q if quiet and (q - eq) * sq > 0 else eq
+            if quiet:
+                continue
+            c0 = fl and count_recent(hist, 0, by, bx, since) == FLAG_AT - 1
+            c1 = fq and count_recent(hist, 1, by, bx, since) == FLAG_AT - 1
+            if c0 or c1:
+                pend[by, bx] = code
                 npend += 1
+                if c0:
+                    cand[0, by, bx] = CAND
+                    n0 += 1
+                if c1:
+                    cand[1, by, bx] = CAND
+                    n1 += 1
             else:
-                # extend the running extremes
-                if (lc - el) * sl > 0:
-                    ext[0, by, bx] = lc
-                if (q - eq) * sq > 0:
-                    ext[1, by, bx] = q
+                commit(0, by, bx, lc, t, thr_l, ext, dirs, hist)
+                commit(1, by, bx, q, t, thr_q, ext, dirs, hist)
         pend_row[by] = npend
+        cand_row[0, by] = n0
+        cand_row[1, by] = n1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def count_recent(hist, k, by, bx, since):
     """Detections of signal k in block (by, bx) after frame `since` (history is newest first)."""
     c = 0
@@ -159,7 +216,7 @@ def count_recent(hist, k, by, bx, since):
     return c
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def commit(k, by, bx, v, t, thr, ext, dirs, hist):
     """Feed one output value to signal k's detector; True when it completed a transition."""
     e = ext[k, by, bx]
@@ -226,7 +283,7 @@ def area_check(k, since, hist, cand, rh, rw, limit, integ, over):
             cand[k, by, bx] = REJECT if n_over > 0 else ADMIT
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def _bounds(e, d, thr, margin, top):
     """Values a constrained signal may take without a detection, `margin` inside the edge.
 
@@ -268,7 +325,7 @@ def _alpha(v_in, v_t, lo, hi):
     return a
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def plan_block(by, bx, cons, ext, dirs, rgb, prev, thr_l, thr_q, m_t, m_a, lut, enc):
     """Target colour and blend factor that keep the constrained signals of one block quiet.
 
@@ -277,9 +334,10 @@ def plan_block(by, bx, cons, ext, dirs, rgb, prev, thr_l, thr_q, m_t, m_a, lut, 
     (linear in the mean colour inside a band) move monotonically: the smallest alpha that
     puts every constrained signal `m_a` inside its band is exact, and `m_a` exceeds the
     worst 8-bit rounding of the blend. The target is the previous output's mean colour,
-    rounded to bytes (so alpha = 1 reproduces it exactly) and, if that lies too near a band
-    edge, steered `m_t` inside along grey and red. Returns (alpha, ok, r, g, b); not ok
-    means no byte colour was found inside the bands and the block is frozen at the best try.
+    rounded to bytes (so alpha = 1 reproduces it exactly); if that lies outside the `m_a`
+    band it is steered `m_t` inside (deeper than rounding can undo) along grey and red.
+    Returns (alpha, ok, r, g, b); not ok means no byte colour was found inside the bands
+    and the block is frozen at the last try.
     """
     lo_l = -INF
     hi_l = INF
@@ -306,24 +364,19 @@ def plan_block(by, bx, cons, ext, dirs, rgb, prev, thr_l, thr_q, m_t, m_a, lut, 
     tg = prev[1, by, bx]
     tb = prev[2, by, bx]
     ok = False
-    br = np.float32(0.0)
-    bg = np.float32(0.0)
-    bb = np.float32(0.0)
+    br = bg = bb = np.float32(0.0)
     for _ in range(4):
         qr = lut[encode(tr, enc)]
         qg = lut[encode(tg, enc)]
         qb = lut[encode(tb, enc)]
         lum = LR * qr + LG * qg + LB * qb
         dd = qr - qg - qb
-        inside = _in_band(lum, dd, alo_l, ahi_l, alo_d, ahi_d)
-        if not ok or inside:
-            br = qr
-            bg = qg
-            bb = qb
-        if inside:
+        br = qr
+        bg = qg
+        bb = qb
+        if _in_band(lum, dd, alo_l, ahi_l, alo_d, ahi_d):
             ok = True
-            if _in_band(lum, dd, lo_l, hi_l, lo_d, hi_d):
-                break
+            break
         # grey (1,1,1) moves L by 1 and D by -1, red (1,0,0) moves L by 0.2126 and D by 1:
         # solve for the two amounts that bring both signals inside
         want_l = min(max(lum, lo_l), hi_l) - lum
@@ -344,50 +397,6 @@ def plan_block(by, bx, cons, ext, dirs, rgb, prev, thr_l, thr_q, m_t, m_a, lut, 
     d_in = r - g - bl
     alpha = max(_alpha(lum_in, lum_t, alo_l, ahi_l), _alpha(d_in, d_t, alo_d, ahi_d))
     return min(np.float32(1.0), alpha), True, br, bg, bb
-
-
-@njit(nogil=True, cache=True, parallel=True)
-def resolve(t, since, pend, pend_row, rgb, ext, dirs, hist, cand, cand_row, thr_l, thr_q):
-    """First look at the pending blocks, one row of blocks per prange iteration.
-
-    A signal with fewer than FLAG_AT - 1 detections in the window, or one already flashing,
-    may complete its transition now: blocks with only such signals are committed. A signal
-    about to get its FLAG_AT-th is a candidate for the area check; its block stays pending.
-    `cand_row[k, by]` counts candidates, `pend_row[by]` the blocks still pending.
-    """
-    nby = pend.shape[0]
-    nbx = pend.shape[1]
-    for by in prange(nby):
-        if pend_row[by] == 0:
-            cand_row[0, by] = 0
-            cand_row[1, by] = 0
-            continue
-        n0 = 0
-        n1 = 0
-        left = 0
-        for bx in range(nbx):
-            pm = pend[by, bx]
-            if pm == 0:
-                continue
-            has = False
-            for k in range(2):
-                if pm & (1 << k) and count_recent(hist, k, by, bx, since) == FLAG_AT - 1:
-                    cand[k, by, bx] = CAND
-                    has = True
-                    if k == 0:
-                        n0 += 1
-                    else:
-                        n1 += 1
-            if has:
-                left += 1
-            else:
-                lc, q = signals(rgb[0, by, bx], rgb[1, by, bx], rgb[2, by, bx])
-                commit(0, by, bx, lc, t, thr_l, ext, dirs, hist)
-                commit(1, by, bx, q, t, thr_q, ext, dirs, hist)
-                pend[by, bx] = 0
-        cand_row[0, by] = n0
-        cand_row[1, by] = n1
-        pend_row[by] = left
 
 
 @njit(nogil=True, cache=True, parallel=True)

@@ -41,10 +41,12 @@ def block_sums(frame, lut, b, nby, nbx):
     return out, counts
 
 
-def measure_track(frame, lut, b, first, rgb, ext, dirs, pend, pend_row, thr_l, thr_q):
+def measure_track(frame, lut, b, first, t, since, rgb, ext, dirs, hist, pend, pend_row, cand,
+                  cand_row, thr_l, thr_q):
     nby, nbx = rgb.shape[1], rgb.shape[2]
+    cand_row[:] = 0
     sums, counts = block_sums(frame, lut, b, nby, nbx)
-    rgb[:] = sums / counts
+    rgb[:] = sums * (F1 / counts)
     lc, q = signals(rgb[0], rgb[1], rgb[2])
     if first:
         ext[0] = lc
@@ -59,6 +61,7 @@ def measure_track(frame, lut, b, first, rgb, ext, dirs, pend, pend_row, thr_l, t
     for k, v in ((0, lc), (1, q)):
         grown = np.where(dirs[k] > 0, np.maximum(ext[k], v), np.minimum(ext[k], v))
         ext[k] = np.where(quiet, grown, ext[k])
+    resolve(t, since, pend, rgb, ext, dirs, hist, cand, cand_row, thr_l, thr_q)
     pend_row[:] = (pend != 0).sum(axis=1)
 
 
@@ -149,18 +152,14 @@ def plan_block(by, bx, cons, ext, dirs, rgb, prev, thr_l, thr_q, m_t, m_a, lut, 
         ahi_d = ahi_q / Q_SCALE
     tr, tg, tb = prev[0, by, bx], prev[1, by, bx], prev[2, by, bx]
     ok = False
-    best = (F0, F0, F0)
     for _ in range(4):
         qr, qg, qb = (lut[int(encode(x, enc))] for x in (tr, tg, tb))
         lum = LR * qr + LG * qg + LB * qb
         dd = qr - qg - qb
-        inside = _in_band(lum, dd, alo_l, ahi_l, alo_d, ahi_d)
-        if not ok or inside:
-            best = (qr, qg, qb)
-        if inside:
+        best = (qr, qg, qb)
+        if _in_band(lum, dd, alo_l, ahi_l, alo_d, ahi_d):
             ok = True
-            if _in_band(lum, dd, lo_l, hi_l, lo_d, hi_d):
-                break
+            break
         want_l = min(max(lum, lo_l), hi_l) - lum
         want_d = min(max(dd, lo_d), hi_d) - dd
         c = (want_l + want_d) / np.float32(1.2126)
@@ -186,8 +185,8 @@ def _commit_input(by, bx, rgb, t, thr_l, thr_q, ext, dirs, hist):
     commit(1, by, bx, q, t, thr_q, ext, dirs, hist)
 
 
-def resolve(t, since, pend, pend_row, rgb, ext, dirs, hist, cand, cand_row, thr_l, thr_q):
-    cand_row[:] = 0
+def resolve(t, since, pend, rgb, ext, dirs, hist, cand, cand_row, thr_l, thr_q):
+    """Commit pending blocks whose transitions are allowed; mark the candidates."""
     for by, bx in zip(*np.nonzero(pend)):
         pm = int(pend[by, bx])
         has = False
@@ -199,7 +198,6 @@ def resolve(t, since, pend, pend_row, rgb, ext, dirs, hist, cand, cand_row, thr_
         if not has:
             _commit_input(by, bx, rgb, t, thr_l, thr_q, ext, dirs, hist)
             pend[by, bx] = 0
-    pend_row[:] = (pend != 0).sum(axis=1)
 
 
 def settle(t, since, pend, pend_row, rgb, ext, dirs, hist, cand, thr_l, thr_q):

@@ -70,8 +70,14 @@ def flow_at(x, y, gx, gy, nx, ny, kx, ky):
     fv0 = math.floor(v)
     fu = u - fu0
     fv = v - fv0
-    i0 = int(fu0) % nx
-    j0 = int(fv0) % ny
+    i0 = int(fu0)
+    j0 = int(fv0)
+    # inside the world 0 <= i0 < nx already; an integer modulo costs a division, so only
+    # points outside it pay for one
+    if i0 < 0 or i0 >= nx:
+        i0 %= nx
+    if j0 < 0 or j0 >= ny:
+        j0 %= ny
     i1 = i0 + 1
     if i1 == nx:
         i1 = 0

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import forces as F
+from . import neighbours as N
 from .flow import lattice_shape
+from .grid import GridSpec
 from .params import StepParams
 
 
@@ -114,7 +116,7 @@ def crowd_ref(x, y, grid, wrap):
         rows = around(cy, grid.gy, 1, grid.gy < 3)
         cols = around(cx, grid.gx, grid.sub, grid.gx < span)
         local = (counts[np.ix_(rows, cols)].sum() - 1) * math.pi / (span / grid.sub * 3.0)
-        out[i] = F.CROWD / max(F.CROWD, local)
+        out[i] = N.CROWD / max(N.CROWD, local)
     return out
 
 
@@ -129,7 +131,7 @@ def life_ref(x, y, vx, vy, species, u, v, radius, repel, aspect, wrap, pull):
     inside = s < 1.0
     q = np.sqrt(s)
     m = (u.astype(np.float32).astype(np.float64)[species] @ v.astype(np.float32).astype(np.float64)[species].T)
-    f = np.where(q < repel, F.REPEL_K * (q / repel - 1.0),
+    f = np.where(q < repel, N.REPEL_K * (q / repel - 1.0),
                  pull[:, None] * m * (1.0 - np.abs(2.0 * q - 1.0 - repel) / (1.0 - repel)))
     with np.errstate(divide="ignore", invalid="ignore"):
         g = np.where(inside & (s > 0), f / q, 0.0)
@@ -247,7 +249,6 @@ def step_ref(inp: TickInputs, settings, u, v, angle0, spin):
     aspect = float(s.aspect)
     wrap = s.boundary == "wrap"
     dt = 1.0 / s.tick_hz
-    from .grid import GridSpec
     g = GridSpec.for_world(aspect, s.radius)
     perm, _ = sort_ref(cells_ref(inp.x, inp.y, g.gx, g.gy, g.inv_cw, g.inv_ch), g.cells)
     x, y, vx, vy = inp.x[perm], inp.y[perm], inp.vx[perm], inp.vy[perm]

@@ -22,7 +22,7 @@ class SimSettings:
     flow_scale: float = setting(3.0, "spatial frequency of the flow", unit="1/world", lo=0.1, hi=50.0)
     flow_speed: float = setting(0.1, "how fast the flow evolves", unit="1/s", lo=0.0, hi=10.0)
     mosaic_pull: float = setting(0.0, "base pull towards the mosaic layout; the crowd's agreement adds to it", lo=0.0, hi=20.0)
-    mosaic_tiles: int = setting(4, "mosaic layout: tiles per row (species tiles repeat across the grid)", unit="count", lo=1, hi=32)
+    mosaic_tiles: int = setting(8, "mosaic layout: tiles per row (species tiles repeat across the grid)", unit="count", lo=1, hi=32)
     touch_strength: float = setting(1.5, "attraction of a participant's touch on their species", lo=0.0, hi=50.0)
     touch_radius: float = setting(0.18, "reach of a touch", unit="world units", lo=0.01, hi=2.0)
     pulse_strength: float = setting(2.0, "outward kick of a pulse shock-wave at full strength", lo=0.0, hi=50.0)

@@ -16,11 +16,13 @@ import hashlib
 import logging
 import math
 
+import numba
 import numpy as np
 
 from . import forces as F
 from .flow import FlowLattice
 from .forces import bin_touches, count_bad_rows, reduce_blocks, step_particles
+from .neighbours import LANES, neighbour_pass, neighbour_pass_min_image
 from .grid import GridSpec, assign_cells, counting_sort, gather_state
 from .layout import interaction_factors, mosaic_grid, mosaic_homes
 from .params import StepParams
@@ -42,6 +44,10 @@ SPECIES_ENERGY = 0
 SPECIES_SPEED = 1
 
 TOUCH_BINS_MAX = 64   # coarse touch bins per axis at most (a bin is at least a touch's reach)
+# Below this many particles a tick runs on one thread: starting and joining the threads of four
+# parallel kernels costs more than it saves, and a thread that has to wait for a busy core
+# stalls the whole tick. The bits are the same either way.
+SERIAL_BELOW = 20_000
 
 # Sane ranges for the per-tick scalars. The settings' ranges are narrower; the mood mapping
 # may add to them, so only physical nonsense is clamped here. Non-finite values fall back to
@@ -56,6 +62,16 @@ _LIMITS = {
 
 
 class Swarm:
+    """The swarm of `settings.particles` particles in the aspect × 1 world.
+
+    Public, read-only between ticks (float32 unless said): x, y (world units), vx, vy (world/s),
+    energy (0..1), species (int32), target_x, target_y (each particle's mosaic home); n,
+    species_count, aspect, radius, dt, tick; matrix (K×K float64, m[a, b]: pull of a towards b);
+    mosaic_shape (columns, rows of the mosaic tiles); stats (STAT_* indices) and species_stats
+    (K×2: SPECIES_ENERGY, SPECIES_SPEED means), refreshed every tick; bad_params and resets,
+    counters of bad input. All arrays keep their identity for the swarm's life.
+    """
+
     def __init__(self, settings: SimSettings):
         s = settings
         self.settings = s
@@ -84,18 +100,25 @@ class Swarm:
         self.species = species
         self.flow = FlowLattice(self.aspect, rng)
 
-        # the previous state in cell order, read by the force kernel; what the neighbour loop
-        # reads is padded (forces.LANES) and the padding stays zero
-        pad = n + F.LANES
+        # the previous state in cell order, read by the kernels; what the neighbour loop reads is
+        # padded (neighbours.LANES) and the padding stays zero
+        pad = n + LANES
         self._xs = np.zeros(pad, np.float32)
         self._ys = np.zeros(pad, np.float32)
         self._vxs = np.zeros(pad, np.float32)
         self._vys = np.zeros(pad, np.float32)
         self._kins = np.zeros((3, pad), np.float32)
+        self._k0, self._k1, self._k2 = self._kins        # views, made once
         self._es = np.empty(n, np.float32)
         self._sps = np.empty(n, np.int32)
         self._hxs = np.empty(n, np.float32)
         self._hys = np.empty(n, np.float32)
+        # the neighbour pass's results, per particle in cell order
+        self._nfx = np.empty(n, np.float32)
+        self._nfy = np.empty(n, np.float32)
+        self._nsvx = np.empty(n, np.float32)
+        self._nsvy = np.empty(n, np.float32)
+        self._nnb = np.empty(n, np.int32)
 
         self.grid = GridSpec.for_world(self.aspect, self.radius)
         self._cell = np.empty(n, np.int32)
@@ -126,7 +149,35 @@ class Swarm:
         self._iprm = np.zeros(F.N_IPRM, np.int64)
         self._fixed_prm()
 
+    # what a running swarm cannot change: its arrays and grid are sized by these
+    FIXED = ("particles", "species", "tick_hz", "seed", "aspect", "radius")
+
+    def apply_settings(self, settings: SimSettings) -> None:
+        """Take a scene's new [sim] settings while running (between ticks). The per-tick scalars
+        come through StepParams; this applies the rest: repel, energy_decay, touch_others,
+        boundary, matrix_seed (a new species matrix) and mosaic_tiles (new homes). A change to
+        one of FIXED is a programming error: the caller must build a new Swarm."""
+        old = self.settings
+        changed = [k for k in self.FIXED if getattr(settings, k) != getattr(old, k)]
+        if changed:
+            raise ValueError(f"a running swarm cannot change {', '.join(changed)}: build a new Swarm")
+        self.settings = settings
+        self.wrap = settings.boundary == "wrap"
+        if settings.matrix_seed != old.matrix_seed:
+            self.matrix_u, self.matrix_v = interaction_factors(self.species_count, settings.matrix_seed)
+            self.matrix = self.matrix_u @ self.matrix_v.T
+            self._kin[:] = self.matrix_v
+        if settings.mosaic_tiles != old.mosaic_tiles:
+            # homes for the particles in their current slots, from the seed and the tiling alone
+            rng = np.random.default_rng([settings.seed, settings.mosaic_tiles])
+            hx, hy = mosaic_homes(self.species, self.species_count, self.aspect, settings.mosaic_tiles, rng)
+            self.target_x[:] = hx
+            self.target_y[:] = hy
+            self.mosaic_shape = mosaic_grid(self.species_count, self.aspect, settings.mosaic_tiles)
+        self._fixed_prm()
+
     def _fixed_prm(self) -> None:
+        """The kernel parameters that come from the settings, not from StepParams."""
         s, prm, iprm, g = self.settings, self._prm, self._iprm, self.grid
         prm[F.P_DT] = self.dt
         prm[F.P_RADIUS] = self.radius
@@ -144,6 +195,10 @@ class Swarm:
         iprm[F.I_GY] = g.gy
         iprm[F.I_SUB] = g.sub
         iprm[F.I_WRAP] = 1 if self.wrap else 0
+        # a wrapped world narrower than a run of columns, or under three rows, needs the nearest
+        # image per pair: a slower kernel, kept out of the hot one
+        narrow = self.wrap and (g.gx < 2 * g.sub + 1 or g.gy < 3)
+        self._neighbour_pass = neighbour_pass_min_image if narrow else neighbour_pass
 
     def _bad(self, message: str, count: int = 1) -> None:
         before = self.bad_params
@@ -202,7 +257,19 @@ class Swarm:
             self._bad(f"{bad} touch or pulse rows with NaN or infinity skipped", bad)
 
     def step(self, p: StepParams) -> None:
-        """One fixed tick of 1/tick_hz seconds."""
+        """One fixed tick of 1/tick_hz seconds: sort by cell, neighbour pass, outside forces and
+        integration, statistics. Allocates nothing (after the first call with a given StepParams)."""
+        if self.n >= SERIAL_BELOW:
+            self._step(p)
+            return
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            self._step(p)
+        finally:
+            numba.set_num_threads(threads)
+
+    def _step(self, p: StepParams) -> None:
         self._load(p)
         g = self.grid
         assign_cells(self.x, self.y, g.gx, g.gy, g.inv_cw, g.inv_ch, self._cell)
@@ -210,12 +277,16 @@ class Swarm:
         gather_state(self._perm, self.x, self.y, self.vx, self.vy, self.energy, self.species,
                      self.target_x, self.target_y, self._kin, self._xs, self._ys, self._vxs,
                      self._vys, self._es, self._sps, self._hxs, self._hys, self._kins)
-        step_particles(self._xs, self._ys, self._vxs, self._vys, self._es, self._sps, self._hxs,
-                       self._hys, self._kins, self._cell_start, self.matrix_u, self._prm, self._iprm,
-                       self.flow.gx, self.flow.gy, p.touches, self._tbin_start, self._tbin_items,
+        prm = self._prm
+        self._neighbour_pass(self._xs, self._ys, self._vxs, self._vys, self._k0, self._k1, self._k2,
+                             self._sps, self.matrix_u, self._cell_start, g.gx, g.gy, g.sub, self.wrap,
+                             self.aspect, 1.0, self.radius, prm[F.P_REPEL], prm[F.P_LIFE], self._runs,
+                             self._shifts, self._nfx, self._nfy, self._nsvx, self._nsvy, self._nnb)
+        step_particles(self._xs, self._ys, self._vxs, self._vys, self._es, self._sps, self._hxs, self._hys,
+                       self._nfx, self._nfy, self._nsvx, self._nsvy, self._nnb, self._cell_start, prm,
+                       self._iprm, self.flow.gx, self.flow.gy, p.touches, self._tbin_start, self._tbin_items,
                        p.pulses, self.x, self.y, self.vx, self.vy, self.energy, self.species,
-                       self.target_x, self.target_y, self._runs, self._shifts, self._block_stats,
-                       self._block_species)
+                       self.target_x, self.target_y, self._block_stats, self._block_species)
         self.tick += 1
         self._update_stats()
 

@@ -1,0 +1,56 @@
+"""Running the real CLI from tests: free ports, summaries, a run in the background."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import ROOT
+
+CLI = [sys.executable, str(ROOT / "run_installation.py")]
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli(args, env, timeout=240, check=True) -> subprocess.CompletedProcess:
+    r = subprocess.run(CLI + list(args), capture_output=True, text=True, env=env, timeout=timeout)
+    if check:
+        assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+def start(args, env) -> subprocess.Popen:
+    return subprocess.Popen(CLI + list(args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_first_frame(proc: subprocess.Popen, timeout=180) -> list[str]:
+    """Read the run's log until it says its first frame is out (numba may compile first)."""
+    lines = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            if proc.poll() is not None:
+                raise AssertionError("the run ended before its first frame:\n" + "".join(lines))
+            continue
+        lines.append(line)
+        if "first frame" in line:
+            return lines
+    raise AssertionError("no first frame in time:\n" + "".join(lines))
+
+
+def finish(proc: subprocess.Popen, timeout=180) -> str:
+    _, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-3000:]
+    return err
+
+
+def summary(path: Path) -> dict:
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,110 @@
+"""Record a crowd-driven run over real UDP, replay it exactly, export, analyse — through the CLI."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from e2e_helpers import cli, finish, free_udp_port, start, summary, wait_for_first_frame
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory, request):
+    """A headless run of ~3 s, driven by the `crowd` command over real UDP, recorded."""
+    from conftest import ROOT
+    import os
+    env = dict(os.environ, PYTHONPATH=str(ROOT), SDL_VIDEODRIVER="dummy")
+    tmp = tmp_path_factory.mktemp("recorded")
+    port = free_udp_port()
+    rec, out = tmp / "night.jsonl", tmp / "live.json"
+    proc = start(["--headless", "--no-audio", "--osc-port", str(port), "--duration", "4",
+                  "--set", "sim.particles=20000", "--set", "render.width=640", "--set", "render.height=360",
+                  "--record", str(rec), "--summary", str(out)], env)
+    wait_for_first_frame(proc)
+    crowd = cli(["crowd", "--to", f"127.0.0.1:{port}", "--participants", "6", "--duration", "2",
+                 "--mood", "joyful", "--seed", "3"], env)
+    finish(proc)
+    return env, tmp, rec, summary(out), crowd.stdout
+
+
+def test_crowd_drives_the_run(recorded):
+    _, _, rec, live, crowd_out = recorded
+    assert "sent" in crowd_out
+    assert live["participants_peak"] == 6
+    assert live["osc_received"] > 20 and live["osc_rejected"] == 0
+    lines = rec.read_text().splitlines()
+    header = json.loads(lines[0])
+    assert header["format"] == "living-mosaic-session" and header["config"]["sim"]["particles"] == 20000
+    events = [json.loads(x) for x in lines[1:-1]]
+    assert len(events) > 20 and all(e["addr"].startswith("/crowd/") for e in events)
+    assert json.loads(lines[-1]) == {"end": True, "ticks": live["ticks"]}
+
+
+def test_replay_gives_the_recorded_state_hash_in_fresh_processes(recorded):
+    env, tmp, rec, live, _ = recorded
+    hashes = []
+    for i in range(2):
+        out = tmp / f"replay{i}.json"
+        cli(["replay", str(rec), "--headless", "--no-audio", "--summary", str(out)], env)
+        s = summary(out)
+        assert s["ticks"] == live["ticks"]
+        hashes.append((s["state_hash"], s["frame_hash"]))
+    assert hashes[0][0] == live["state_hash"]
+    assert hashes[0] == hashes[1]
+
+
+def test_truncated_session_replays_up_to_its_last_whole_line(recorded):
+    env, tmp, rec, live, _ = recorded
+    data = rec.read_bytes()
+    cut = tmp / "cut.jsonl"
+    cut.write_bytes(data[: int(len(data) * 0.7)])
+    out = tmp / "cut.json"
+    r = cli(["replay", str(cut), "--headless", "--no-audio", "--summary", str(out)], env)
+    s = summary(out)
+    assert 0 < s["ticks"] < live["ticks"]
+    assert "end marker" in r.stderr
+
+
+def test_bad_line_names_its_line_number_exit_2(recorded):
+    env, tmp, rec, _, _ = recorded
+    lines = rec.read_text().splitlines()
+    lines[3] = '{"tick": "soon", "addr": 5}'
+    bad = tmp / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n")
+    r = cli(["replay", str(bad), "--headless"], env, check=False)
+    assert r.returncode == 2, r.stderr
+    assert "line 4" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_export_mp4_matches_the_session_and_carries_audio(recorded):
+    env, tmp, rec, live, _ = recorded
+    from installation.session.export import ffmpeg_exe
+    video = tmp / "out.mp4"
+    cli(["replay", str(rec), "--export", str(video), "--size", "320x180"], env, timeout=600)
+    r = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(video), "-map", "0:v:0", "-f", "null", "-"],
+                       capture_output=True, text=True)
+    frames = [int(line.split("frame=")[1].split()[0]) for line in r.stderr.splitlines() if "frame=" in line]
+    assert frames and frames[-1] == live["ticks"]
+    probe = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(video)], capture_output=True, text=True).stderr
+    assert "Audio:" in probe and "Video: h264" in probe
+    dur = probe.split("Duration: ")[1].split(",")[0]
+    h, m, s = dur.split(":")
+    assert abs(float(h) * 3600 + float(m) * 60 + float(s) - live["ticks"] / 60) < 0.1
+
+
+def test_wav_and_analyze(recorded):
+    env, tmp, rec, live, _ = recorded
+    import wave
+    wav = tmp / "a.wav"
+    cli(["replay", str(rec), "--headless", "--wav", str(wav)], env)
+    with wave.open(str(wav)) as w:
+        assert w.getnchannels() == 2 and abs(w.getnframes() - live["ticks"] * w.getframerate() // 60) <= 1
+    out = tmp / "analysis"
+    cli(["analyze", str(rec), "--out", str(out)], env, timeout=600)
+    for name in ("mood.png", "crowd.png", "touch_map.png", "moments.png", "summary.json", "report.md"):
+        assert (out / name).stat().st_size > 0, name
+    report = (out / "report.md").read_text()
+    assert "mood.png" in report
