@@ -197,6 +197,9 @@ def _dispatch(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # OpenMP's default is to spin between parallel regions: on a loaded 2-core machine every
+    # kernel then stalls ~10 ms waiting for a spinning thread's time slice. Passive costs ~10 µs.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     argv = sys.argv[1:] if argv is None else argv
     commands = {"run", "replay", "crowd", "analyze", "bench", "check-config", "list-scenes",
                 "list-audio-devices", "test-tone", "-h", "--help"}

@@ -49,6 +49,8 @@ class Pipeline:
         w, h = render_size or (config.render.width, config.render.height)
         self.renderer = CpuRenderer(config.render, config.sim.species, config.sim.aspect, w, h)
         self.guard = FlashGuard(config.safety, w, h, float(self.tick_hz))
+        self.burst = 0.0
+        self._burst_decay = float(np.exp(-1.0 / (0.08 * self.tick_hz)))
         self.tick = 0
         self.events_applied = 0
         self.operator_rejected = 0
@@ -76,6 +78,7 @@ class Pipeline:
         if cfg is not self.config:
             self._set_config(cfg)
         control.fill(self.step, self.look)
+        self._pulse_light()
         if self.time_of_day is not None and tick % self.tick_hz == 0:
             self.quiet_amount = self.quiet.amount(self.time_of_day(tick))
         if self.quiet_amount > 0.0:
@@ -84,11 +87,20 @@ class Pipeline:
         self._fill_audio()
         self.tick += 1
 
+    def _pulse_light(self) -> None:
+        """A pulse is a burst of light as well as a shock-wave: the exposure jumps with its
+        strength and falls back within a tenth of a second. Bursts in quick succession are
+        exactly what the flash guard is there to tame."""
+        for _x, _y, strength in self.control.new_pulses:
+            self.burst = max(self.burst, float(strength))
+        self.look.exposure = self.config.render.exposure * (1.0 + self.config.render.pulse_flash * self.burst)
+        self.burst *= self._burst_decay
+
     def _set_config(self, cfg: Config) -> None:
         self.config = cfg
         self.control.set_config(cfg)
         r = cfg.render
-        self.look.exposure, self.look.bloom, self.look.trail_decay = r.exposure, r.bloom, r.trail_decay
+        self.look.bloom, self.look.trail_decay = r.bloom, r.trail_decay
         self.renderer.set_palette(r.palette) if hasattr(self.renderer, "set_palette") else None
 
     def _reject(self, reason: str | None) -> None:

@@ -9,8 +9,8 @@
     splat_compose    per band of rows: the trail's decay, particles → full-resolution HDR trail,
                      then HDR + bloom → exposure → tone curve → encode → BGRA
 
-Each kernel is a few row-level steps fused: a frame makes four calls and crosses the large
-buffers once; every parallel region also costs a wake-up of the other threads.
+Each kernel is a few row-level steps fused: a frame makes four parallel calls and crosses
+the large buffers once; every parallel region also costs a wake-up of the other threads.
 
 The bloom source is splatted, not downsampled: a box-downsampled trail equals a trail of
 downsampled splats (both are linear), and splatting 60k particles costs far less than

@@ -24,6 +24,7 @@ class RenderSettings:
     exposure: float = setting(1.2, "tone-map exposure", lo=0.05, hi=20.0)
     bloom_radius: float = setting(0.015, "bloom blur radius (Gaussian sigma) as a fraction of the frame height", lo=0.001, hi=0.2)
     tone_map: str = setting("aces", "tone-mapping curve from HDR light to the screen", choices=("aces", "reinhard"))
+    pulse_flash: float = setting(2.0, "burst of light on a pulse: exposure multiplied by 1 + this x strength, fading in ~0.1 s", lo=0.0, hi=10.0)
     brightness: float = setting(1.0, "master brightness (the operator's /master/brightness)", lo=0.0, hi=1.0)
 
     def __post_init__(self):
