@@ -114,6 +114,7 @@ class RunStage:
         self.extra_status = extra_status or (lambda: {})
         self.paused = False
         self.step_once = False
+        self.seek = None                  # replay only: callable(seconds) jumping in the session
         # an offline driver renders each tick's share of samples (exact integers: no drift)
         self.offline = audio is not None and hasattr(audio, "render_to_tick")
         self._audio_cfg = pipeline.config.audio
@@ -157,6 +158,8 @@ class RunStage:
                 self.paused = not self.paused
             if act.step:
                 self.step_once = True
+            if act.seek_s and self.seek is not None:
+                self.seek(act.seek_s)
         return not self.stop.event.is_set()
 
 
@@ -181,7 +184,7 @@ def _summary(pipeline, stats: LoopStats, audio, listener, extra: dict) -> dict:
         "events_applied": pipeline.events_applied,
         "flash_limited_frames": pipeline.guard.limited_frames,
         "state_hash": pipeline.state_hash(), "frame_hash": pipeline.frame_hash(),
-        "scene": pipeline.config.scene.name,
+        "scene": pipeline.mixer.current_name,
     }
     s.update(audio_stats(audio))
     s.update(extra)
@@ -505,14 +508,26 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
                      hud=cfg.window.hud)
     base_keep_going = stage.keep_going
 
+    def seek(seconds: float) -> None:
+        """Jump by `seconds` in the session. The state at a tick exists only by simulating up
+        to it, so back means again from the start; the picture and sound resume from there."""
+        target = min(total, max(0, stage.p.tick + int(round(seconds * cfg.sim.tick_hz))))
+        if target < stage.p.tick:
+            stage.p = Pipeline(cfg, render_size=size, time_of_day=_session_clock(session))
+        log.info("seek to %.1f s", target / cfg.sim.tick_hz)
+        while stage.p.tick < target:
+            stage.p.advance(by_tick.get(stage.p.tick, []))
+    if display is not None:
+        stage.seek = seek
+
     def keep_going():
-        return pipeline.tick < total and base_keep_going()
+        return stage.p.tick < total and base_keep_going()
     stage.keep_going = keep_going
 
     def on_frame(stats):
         stage.stats = stats
         if progress is not None:
-            progress.update(pipeline.tick)
+            progress.update(stage.p.tick)
 
     paced = not (exporting or args.headless or display is None)
     tick_s = (1.0 / cfg.sim.tick_hz) / args.speed if paced else None
@@ -521,6 +536,7 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
         stats = run_loop(stage, tick_s=tick_s, max_catchup=cfg.window.max_catchup_ticks, on_frame=on_frame)
         ok = not stop.event.is_set()
     finally:
+        pipeline = stage.p
         if progress is not None:
             progress.close()
         if audio is not None:

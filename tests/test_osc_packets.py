@@ -20,7 +20,7 @@ def build(address: str, args) -> bytes:
 
 _value = st.one_of(st.tuples(st.just("f"), st.floats(width=32, allow_nan=False)),
                    st.tuples(st.just("i"), st.integers(-2**31, 2**31 - 1)),
-                   st.tuples(st.just("s"), st.text(max_size=12)),
+                   st.tuples(st.just("s"), st.text(st.characters(blacklist_characters="\x00"), max_size=12)),  # OSC strings end at NUL
                    st.tuples(st.just("d"), st.floats(allow_nan=False)),
                    st.tuples(st.just("T"), st.just(True)))
 _address = st.text(min_size=0, max_size=30).map(lambda s: "/" + s.replace("\x00", ""))

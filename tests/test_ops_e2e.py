@@ -1,0 +1,77 @@
+"""Operator control of a running installation over real UDP: scenes, parameters, status."""
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from e2e_helpers import finish, free_udp_port, start, summary, wait_for_first_frame
+
+pytestmark = pytest.mark.slow
+
+
+def msg(addr, *args) -> bytes:
+    b = OscMessageBuilder(address=addr)
+    for a in args:
+        b.add_arg(a)
+    return b.build().dgram
+
+
+def test_scene_param_and_status_over_udp(tmp_path, cli_env):
+    port = free_udp_port()
+    status = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    status.bind(("127.0.0.1", 0))
+    status.settimeout(0.2)
+    status_port = status.getsockname()[1]
+    out = tmp_path / "s.json"
+    proc = start(["--headless", "--no-audio", "--osc-port", str(port), "--duration", "5",
+                  "--set", "sim.particles=10000", "--set", f"status.targets=['127.0.0.1:{status_port}']",
+                  "--set", "status.interval_s=0.2", "--summary", str(out)], cli_env)
+    try:
+        wait_for_first_frame(proc)
+        send = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        send.sendto(msg("/scene", "calm-sanctuary", 0.5), ("127.0.0.1", port))
+        send.sendto(msg("/param/flow_strength", 0.9), ("127.0.0.1", port))
+        send.sendto(msg("/scene", "no-such-scene"), ("127.0.0.1", port))
+        seen = {}
+        deadline = time.time() + 3.0
+        while time.time() < deadline:
+            try:
+                data, _ = status.recvfrom(65536)
+            except socket.timeout:
+                continue
+            m = OscMessage(data)
+            seen[m.address] = m.params
+            if seen.get("/status/scene") == ["calm-sanctuary"]:
+                break
+        assert seen.get("/status/scene") == ["calm-sanctuary"], seen
+        assert len(seen.get("/status/mood", [])) == 4
+        assert "/status/fps" in seen and "/status/participants" in seen
+    finally:
+        finish(proc)
+        status.close()
+    s = summary(out)
+    assert s["scene"] == "calm-sanctuary"
+    assert s["operator_rejected"] == 1          # the unknown scene, counted, not fatal
+    assert s["osc_rejected"] == 0
+
+
+def test_operator_from_a_non_allowed_host_is_rejected(tmp_path, cli_env):
+    port = free_udp_port()
+    out = tmp_path / "s.json"
+    proc = start(["--headless", "--no-audio", "--osc-port", str(port), "--duration", "3",
+                  "--set", "sim.particles=10000", "--set", "osc.host='127.0.0.1'",
+                  "--set", "osc.operator_hosts=['127.0.0.1/32']", "--summary", str(out)], cli_env)
+    try:
+        wait_for_first_frame(proc)
+        other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        other.bind(("127.0.0.2", 0))
+        other.sendto(msg("/scene", "surge"), ("127.0.0.1", port))
+    finally:
+        finish(proc)
+    s = summary(out)
+    assert s["scene"] == "living-mosaic"
+    assert s["osc_rejected"] == 1 and s["osc_rejected_by_kind"].get("operator-denied") == 1
