@@ -48,6 +48,7 @@ class Pipeline:
         self.audio = AudioParams()
         w, h = render_size or (config.render.width, config.render.height)
         self.renderer = CpuRenderer(config.render, config.sim.species, config.sim.aspect, w, h)
+        self._render_settings = config.render
         self.guard = FlashGuard(config.safety, w, h, float(self.tick_hz))
         self.burst = 0.0
         self._burst_decay = float(np.exp(-1.0 / (0.08 * self.tick_hz)))
@@ -97,11 +98,15 @@ class Pipeline:
         self.burst *= self._burst_decay
 
     def _set_config(self, cfg: Config) -> None:
+        if cfg.sim is not self.config.sim:
+            self.swarm.apply_settings(cfg.sim)
         self.config = cfg
         self.control.set_config(cfg)
         r = cfg.render
         self.look.bloom, self.look.trail_decay = r.bloom, r.trail_decay
-        self.renderer.set_palette(r.palette) if hasattr(self.renderer, "set_palette") else None
+        if r is not self._render_settings:
+            self._render_settings = r
+            self.renderer.set_settings(r)
 
     def _reject(self, reason: str | None) -> None:
         if reason:

@@ -89,6 +89,16 @@ class CpuRenderer:
         self.skipped_particles = 0     # broken particles (NaN, unknown species): not drawn
         self._last_warning = -math.inf
 
+    def set_settings(self, settings: RenderSettings) -> None:
+        """A scene's look while running: palette, gains, threshold and tone curve follow; the
+        render size and the bloom plan (buffers) stay as allocated."""
+        if settings.tone_map not in TONE_MAPS:
+            raise ValueError(f"render.tone_map = {settings.tone_map!r}: choose one of {', '.join(TONE_MAPS)}")
+        self.settings = settings
+        self._base = palette_linear(settings.palette, MAX_SPECIES)
+        self._curve[:] = curve_params(settings.tone_map, settings.exposure, settings.brightness)
+        self._set_aspect(self._aspect)
+
     def _set_aspect(self, aspect: float) -> None:
         self._aspect = aspect
         fr = framing(aspect, self.width, self.height)

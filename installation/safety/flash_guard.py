@@ -11,20 +11,43 @@ only when a region would flash too often:
   point (a block of 0.1°) and the area rule applies to the points that flash more than
   three times; sub-areas that each stay at three flashes or fewer are not added together.
 
+At every scale, not only at 0.1°. Counting only 0.1° points lets a quarter of a field's
+points flash wherever they lie: scattered through the field, one point in four, they make
+the whole field flicker at a quarter of the contrast, and a coarser look (2 x 2 points,
+still under 1°) sees nearly all of it flash. Points that each flash fewer than three times
+can likewise add up: two neighbours flashing in turn flicker twice as often together. So
+the guard measures the output at several scales (`LEVELS`: regions of 1, 2, 4 and 8 blocks
+per side, pooled 2 x 2 from the blocks; at 1920 px across 60° that is 0.1° to 0.8°) and
+holds the same rule at each, in the same grid an observer (or a checker) averaging
+b * 2**l pixel squares from the top-left corner would use. Coarser than that, a single
+region is a large share of the field (at 8 blocks, one region may already be 1/3 of it):
+there a small, allowed flashing spot cannot be told from a flashing area.
+
 How it keeps that promise, per frame (kernels in `flash_kernels.py`):
 
-1. One fused pass over the pixels gives the mean linear colour of every block of 0.1° (WCAG
-   exempts finer patterns) and runs a transition detector per block on the output signals.
-2. A block may complete its 6th transition in the trailing window only if, counting it,
-   no field rectangle holds more than 25% flashing blocks. Rectangles are block-aligned
-   and one block larger than the field, so they cover every pixel-aligned field.
-3. A block that may not transition is blended toward its previous output colour, in
-   linear light, just enough that its luminance and red value stay inside the band that
-   does not complete a transition (with a margin for 8-bit rounding). Then its true
-   output is measured again and fed to the detectors.
+1. One pass over the pixels sums the linear colour of every block, pools the blocks into
+   the regions of every level, and runs each region's transition detectors, band by band
+   (a band: a row of the coarsest regions). Only a band where some region already has 5
+   transitions in the trailing window can need limiting; elsewhere the output is the
+   input and this is all the guard does (the common case, and all of calm content).
+2. In such a band, level by level from the finest: a region may complete its 6th
+   transition only if, counting it, no field rectangle of its level holds more than 25%
+   flashing regions (rectangles are region-aligned and one region larger than the field,
+   so they cover every pixel-aligned field). Every other region with 5 transitions is held:
+   if its mean colour (with what finer levels decided) would complete a transition, its
+   blocks are blended toward their previous output, per pixel in linear light, by the least
+   fraction that keeps its luminance and red value inside the band that does not transition.
+   The blend is linear, so the mean of every region under it moves on a straight line
+   toward its own previous output, which is inside its own band: holding a coarse region
+   never breaks a finer one.
+3. The blends of all levels are then checked once more, from the finest up, on the exact
+   composite; a part-blended region must keep a margin from the band's edges larger than
+   8-bit rounding moves a mean. A region that fails becomes an exact copy of its previous
+   output pixels (kept for the bands at risk), which no detector can count as a transition.
+   The true output is then measured again and fed to the detectors of every level.
 
 A window shows at most one transition more than the detections inside it (a swing that began
-before the window), so no block that an exact checker would count as flashing (7 or more
+before the window), so no region that an exact checker would count as flashing (7 or more
 transitions in a window) escapes step 2. The price of that margin: over more than a quarter
 of a field the guard lets through 5 transitions a second, where the standard allows 6.
 Calm content never has a quarter of a field making 6 transitions a second: it is never
@@ -42,6 +65,7 @@ from . import flash_kernels
 from .settings import OVERRIDE_PHRASE, SafetySettings
 
 FIELD_DEG = 10.0        # the visual field of the WCAG area rule
+LEVELS = 4              # scales checked: regions of 1, 2, 4 and 8 blocks per side
 FINE_DEG = 0.1          # patterns finer than this are exempt (WCAG 2.3.1 note)
 FIELD_ASPECT = 256.0 / 341.0   # the reference 341 x 256 field on a 1024 x 768 screen
 AREA_FRACTION = 0.25
@@ -49,11 +73,12 @@ AREA_FRACTION = 0.25
 # Thresholds the detectors use: a hair inside the WCAG values so float32 sums never miss.
 THR_LUM = np.float32(0.1 - 1e-4)
 THR_RED = np.float32(20.0 - 1e-2)
-# Limited blocks are kept this far inside the band (luminance, red value). 8-bit rounding of
-# a blend moves a block's mean linear channel by < 0.0045, so luminance by < 0.0045 and
-# R - G - B by < 0.0135 (4.4 in red value).
-MARGIN_ALPHA = np.array([0.006, 5.0], np.float32)
-MARGIN_TARGET = np.array([0.012, 10.0], np.float32)
+# A part-blended region must stay this far inside its band (luminance, red value): 8-bit
+# rounding of a blend moves each pixel's linear channel, so any mean of them, by < 0.0045,
+# so luminance by < 0.0045 and R - G - B by < 0.0135 (4.4 in red value). Blends aim a little
+# deeper, so float32 rounding of the blend factor never lands them on the edge.
+MARGIN_CHECK = np.array([0.006, 5.0], np.float32)
+MARGIN_AIM = np.array([0.007, 6.0], np.float32)
 
 
 @dataclass(frozen=True)
@@ -61,6 +86,31 @@ class FlashGeometry:
     block: int      # px per side of a measuring block (0.1°, at least 1)
     field_w: int    # px of a 10° field, clamped to the image
     field_h: int
+
+
+def flash_levels(width: int, height: int, geometry: FlashGeometry) -> np.ndarray:
+    """The level table of `flash_kernels` (one row per level, columns LV_*).
+
+    Levels stop early once a level is a single region: a coarser one would repeat it.
+    """
+    k = flash_kernels
+    g = geometry
+    rows = []
+    base = 0
+    for level in range(LEVELS):
+        s = g.block << level
+        ny, nx = -(-height // s), -(-width // s)
+        rh = min(ny, (g.field_h - 1) // s + 2)
+        rw = min(nx, (g.field_w - 1) // s + 2)
+        limit = int(math.floor(AREA_FRACTION * g.field_w * g.field_h / (s * s)))
+        row = [0] * k.LV_COLS
+        row[k.LV_BASE], row[k.LV_NY], row[k.LV_NX], row[k.LV_SIZE] = base, ny, nx, s
+        row[k.LV_SPAN], row[k.LV_RH], row[k.LV_RW], row[k.LV_LIMIT] = 1 << level, rh, rw, limit
+        rows.append(row)
+        base += ny * nx
+        if ny == 1 and nx == 1:
+            break
+    return np.array(rows, np.int64)
 
 
 def flash_geometry(width: int, height: int, image_width_deg: float) -> FlashGeometry:
@@ -113,6 +163,8 @@ class FlashGuard:
     window is one second however many frames were rendered in it. Without a tick each
     frame is one step, so `fps` must then be the rate frames reach the screen (if fewer
     arrive, the window only gets longer: safe, but stricter than needed).
+
+    `scales`: the region sizes in pixels the area rule holds at (`LEVELS` of them at most).
     """
 
     def __init__(self, settings: SafetySettings, width: int, height: int, fps: float, *,
@@ -129,38 +181,55 @@ class FlashGuard:
         self.fps = float(fps)
         self.geometry = flash_geometry(self.width, self.height, settings.image_width_deg)
         self._k = kernels if kernels is not None else flash_kernels
-        g = self.geometry
-        b = g.block
-        nby = -(-self.height // b)
-        nbx = -(-self.width // b)
-        self.blocks = (nby, nbx)
+        K = flash_kernels
+        lv = flash_levels(self.width, self.height, self.geometry)
+        self._lv = lv
+        self.scales = tuple(int(s) for s in lv[:, K.LV_SIZE])
+        self.blocks = (int(lv[0, K.LV_NY]), int(lv[0, K.LV_NX]))
         # A one-second window holds floor(fps) + 1 frames, so its transitions happen on the
         # floor(fps) frames after its first: that is the window of detections.
         self.window = int(math.floor(self.fps + 1e-9))
-        self._rh = min(nby, (g.field_h - 1) // b + 2)
-        self._rw = min(nbx, (g.field_w - 1) // b + 2)
-        self._limit = int(math.floor(AREA_FRACTION * g.field_w * g.field_h / (b * b)))
         self._lut = srgb_to_linear_lut()
         self._enc = linear_to_srgb_table(self._lut)
+        n = int(lv[-1, K.LV_BASE] + lv[-1, K.LV_NY] * lv[-1, K.LV_NX])
+        n0 = self.blocks[0] * self.blocks[1]
+        bands = int(lv[-1, K.LV_NY])
         f32 = np.float32
-        self._rgb = np.zeros((3, nby, nbx), f32)
-        self._prev = np.zeros((3, nby, nbx), f32)
-        self._ext = np.zeros((2, nby, nbx), f32)
-        self._dirs = np.ones((2, nby, nbx), np.int8)
-        self._hist = np.full((2, nby, nbx, flash_kernels.HIST), flash_kernels.NEVER, np.int32)
-        self._pend = np.zeros((nby, nbx), np.uint8)
-        self._pend_row = np.zeros(nby, np.int64)
-        self._cand = np.zeros((2, nby, nbx), np.uint8)
-        self._cand_row = np.zeros((2, nby), np.int64)
-        self._integ = np.zeros((nby + 1, nbx + 1), np.int32)
-        self._over = np.zeros((nby - self._rh + 2, nbx - self._rw + 2), np.int32)
-        self._plan = np.zeros((4, nby, nbx), f32)
-        self._row_missed = np.zeros(nby, np.int64)
-        self._row_crossed = np.zeros(nby, np.int64)
+        self._sums = np.zeros((n, 3), f32)      # this frame's region sums (input, then output)
+        self._psums = np.zeros((n, 3), f32)     # the previous output's
+        self._comp = np.zeros((n, 3), f32)      # what the output will be, while limiting
+        self._ext = np.zeros((n, 2), f32)
+        self._dirs = np.ones((n, 2), np.int8)
+        self._hist = np.full((n, 2, K.HIST), K.NEVER, np.int32)
+        self._mixed = np.zeros(n, np.uint8)
+        self._five = np.zeros(n, np.uint8)
+        self._cons = np.zeros(n, np.uint8)
+        self._cand = np.zeros((n, 2), np.uint8)
+        self._kf = np.ones(n0, f32)             # share of the input kept, per level-0 block
+        self._band_risk = np.full(bands, K.NEVER, np.int64)
+        self._pending = np.zeros(bands, np.uint8)
+        self._crossed = np.zeros(bands, np.int64)
+        self._band_blocks = np.zeros(bands, np.int64)
+        self._prev_px = np.zeros((self.height, self.width), np.uint32)
+        self._cand_row = np.zeros((2, self.blocks[0]), np.int64)
+        self._row_held = np.zeros(self.blocks[0], np.int64)
+        self._row_frozen = np.zeros(self.blocks[0], np.int64)
+        # per level: its rows of the history and candidates, and the area check's scratch
+        self._level_views = []
+        for row in lv:
+            base, ny, nx = (int(row[c]) for c in (K.LV_BASE, K.LV_NY, K.LV_NX))
+            rh, rw = int(row[K.LV_RH]), int(row[K.LV_RW])
+            self._level_views.append((
+                self._hist[base:base + ny * nx].reshape(ny, nx, 2, K.HIST),
+                self._cand[base:base + ny * nx].reshape(ny, nx, 2),
+                rh, rw, int(row[K.LV_LIMIT]),
+                np.zeros((ny + 1, nx + 1), np.int32),
+                np.zeros((ny - rh + 2, nx - rw + 2), np.int32)))
         self.limited_frames = 0
         self.limited_blocks = 0     # block-frames changed, summed
-        self.missed_plans = 0       # limited blocks where no target colour fit (frozen instead)
-        self.crossings = 0          # constrained blocks that still transitioned (should stay 0)
+        self.held_regions = 0       # region-frames blended toward their previous output
+        self.frozen_regions = 0     # of which made exact copies by the final check
+        self.crossings = 0          # constrained signals that still transitioned (should stay 0)
         self.reset()
 
     def reset(self) -> None:
@@ -169,11 +238,15 @@ class FlashGuard:
         self._last_tick = -1
         self._first = True
         self._hist.fill(flash_kernels.NEVER)
+        self._band_risk.fill(flash_kernels.NEVER)
+        self._pending.fill(0)
         self._cand.fill(0)
-        self._pend.fill(0)
+        self._five.fill(0)
+        self._cons.fill(0)
         self.limited_frames = 0
         self.limited_blocks = 0
-        self.missed_plans = 0
+        self.held_regions = 0
+        self.frozen_regions = 0
         self.crossings = 0
 
     def _check_frame(self, frame) -> None:
@@ -205,34 +278,55 @@ class FlashGuard:
         k = self._k
         t = tick - self._origin
         since = t - self.window
-        b = self.geometry.block
-        k.measure_track(frame, self._lut, b, self._first, t, since, self._rgb, self._ext,
-                        self._dirs, self._hist, self._pend, self._pend_row, self._cand,
-                        self._cand_row, THR_LUM, THR_RED)
+        k.measure_track(frame, self._lut, self._lv, 0, self._first, t, since, self._sums,
+                        self._ext, self._dirs, self._hist, self._band_risk, self._pending,
+                        self._cons, self._crossed, THR_LUM, THR_RED)
         limited = False
-        if self._pend_row.any():   # some block is about to start flashing
-            for kind in (0, 1):
-                if self._cand_row[kind].any():
-                    k.area_check(kind, since, self._hist, self._cand, self._rh, self._rw,
-                                 self._limit, self._integ, self._over)
-            k.settle(t, since, self._pend, self._pend_row, self._rgb, self._ext, self._dirs,
-                     self._hist, self._cand, THR_LUM, THR_RED)
-            n_lim = int(self._pend_row.sum())
-            if n_lim:
-                k.apply_limits(frame, self._lut, self._enc, b, t, self._pend, self._pend_row,
-                               self._rgb, self._prev, self._ext, self._dirs, self._hist,
-                               THR_LUM, THR_RED, MARGIN_TARGET, MARGIN_ALPHA, self._plan,
-                               self._row_missed, self._row_crossed)
-                self.limited_blocks += n_lim
-                self.missed_plans += int(self._row_missed.sum())
-                self.crossings += int(self._row_crossed.sum())
-                limited = True
-        self._rgb, self._prev = self._prev, self._rgb
+        if self._pending.any():    # some region is about to start flashing: limit
+            limited = self._limit(frame, t, since)
+        # the next frame can only limit bands at risk now: keep their output pixels
+        since_next = t + 1 - self.window
+        if (self._band_risk > since_next).any():
+            k.store_prev(frame, self._prev_px, self._lv, self._band_risk, since_next)
+        self._sums, self._psums = self._psums, self._sums
         self._first = False
         if t >= 1 << 30:  # keep the history in int32 range (after ~52 days at 240 Hz)
             shift = 1 << 29
             self._origin += shift
             np.maximum(self._hist - shift, flash_kernels.NEVER, out=self._hist)
+            np.maximum(self._band_risk - shift, flash_kernels.NEVER, out=self._band_risk)
         if limited:
             self.limited_frames += 1
         return limited
+
+    def _limit(self, frame: np.ndarray, t: int, since: int) -> bool:
+        k = self._k
+        K = flash_kernels
+        h, w = self.height, self.width
+        lv = self._lv
+        for level, (hist_l, cand_l, rh, rw, limit, integ, over) in enumerate(self._level_views):
+            k.classify(level, lv, h, w, since, self._sums, self._comp, self._kf, self._mixed,
+                       self._ext, self._dirs, self._hist, self._pending, self._five,
+                       self._cand, self._cand_row, THR_LUM, THR_RED)
+            ny = int(lv[level, K.LV_NY])
+            for kind in (0, 1):
+                if self._cand_row[kind, :ny].any():
+                    k.area_check(kind, since, hist_l, cand_l, rh, rw, limit, integ, over)
+            k.hold(level, lv, h, w, self._comp, self._psums, self._kf, self._mixed, self._ext,
+                   self._dirs, self._pending, self._five, self._cand, self._cons,
+                   self._row_held, THR_LUM, THR_RED, MARGIN_CHECK, MARGIN_AIM)
+            self.held_regions += int(self._row_held[:ny].sum())
+        for level in range(len(lv)):
+            k.verify(level, lv, h, w, self._sums, self._psums, self._comp, self._kf,
+                     self._mixed, self._ext, self._dirs, self._pending, self._cons,
+                     self._row_frozen, THR_LUM, THR_RED, MARGIN_CHECK)
+            self.frozen_regions += int(self._row_frozen[:int(lv[level, K.LV_NY])].sum())
+        k.apply_limits(frame, self._prev_px, self._lut, self._enc, lv, self._kf, self._pending,
+                       self._band_blocks)
+        changed = int(self._band_blocks.sum())
+        k.measure_track(frame, self._lut, lv, 1, False, t, since, self._sums, self._ext,
+                        self._dirs, self._hist, self._band_risk, self._pending, self._cons,
+                        self._crossed, THR_LUM, THR_RED)
+        self.crossings += int(self._crossed.sum())
+        self.limited_blocks += changed
+        return changed > 0
