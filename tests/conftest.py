@@ -45,3 +45,18 @@ def cli_env(tmp_path):
 
 
 PYTHON = sys.executable
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Under CI nothing may skip: a skip there means a missing install step in .ci/run."""
+    if IN_CI and _skipped and session.exitstatus == 0:
+        print(f"\nCI: {len(_skipped)} test(s) skipped, which CI does not allow: " + ", ".join(_skipped[:10]))
+        session.exitstatus = 1

@@ -1,6 +1,7 @@
 """Operator control of a running installation over real UDP: scenes, parameters, status."""
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -75,3 +76,28 @@ def test_operator_from_a_non_allowed_host_is_rejected(tmp_path, cli_env):
     s = summary(out)
     assert s["scene"] == "living-mosaic"
     assert s["osc_rejected"] == 1 and s["osc_rejected_by_kind"].get("operator-denied") == 1
+
+
+def test_operator_recording_writes_a_bare_name_into_the_sessions_folder(tmp_path, cli_env):
+    port = free_udp_port()
+    folder = tmp_path / "sessions"
+    proc = start(["--headless", "--no-audio", "--osc-port", str(port), "--duration", "4",
+                  "--set", "sim.particles=10000", "--set", f"session.folder='{folder}'"], cli_env)
+    try:
+        wait_for_first_frame(proc)
+        send = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        send.sendto(msg("/record/start", "../../etc/evil"), ("127.0.0.1", port))   # a path: refused
+        send.sendto(msg("/record/start", "tonight"), ("127.0.0.1", port))
+        time.sleep(0.5)
+        send.sendto(msg("/crowd/ana/emotion", 0.5, 0.5), ("127.0.0.1", port))
+        time.sleep(0.5)
+        send.sendto(msg("/record/stop"), ("127.0.0.1", port))
+    finally:
+        finish(proc)
+    files = sorted(p.name for p in folder.iterdir())
+    assert files == ["tonight.jsonl"], files
+    lines = (folder / "tonight.jsonl").read_text().splitlines()
+    assert json.loads(lines[0])["format"] == "living-mosaic-session"
+    assert any(json.loads(x).get("addr") == "/crowd/ana/emotion" for x in lines[1:])
+    assert json.loads(lines[-1])["end"] is True
+    assert not (tmp_path / "etc").exists()
