@@ -170,7 +170,7 @@ def _header(cfg: Config) -> dict:
             "seed": cfg.sim.seed, "tick_hz": cfg.sim.tick_hz, "config": to_dict(cfg)}
 
 
-def _summary(pipeline, stats: LoopStats, audio, listener, extra: dict) -> dict:
+def _summary(pipeline, stats: LoopStats, audio_final: dict | None, listener, extra: dict) -> dict:
     s = {
         "frames": stats.frames, "ticks": pipeline.tick, "wall_s": round(stats.wall_s, 4),
         "fps_mean": round(stats.fps_mean, 3),
@@ -186,7 +186,7 @@ def _summary(pipeline, stats: LoopStats, audio, listener, extra: dict) -> dict:
         "state_hash": pipeline.state_hash(), "frame_hash": pipeline.frame_hash(),
         "scene": pipeline.mixer.current_name,
     }
-    s.update(audio_stats(audio))
+    s.update(audio_final or audio_stats(None))
     s.update(extra)
     return s
 
@@ -203,10 +203,12 @@ def run_command(args, cfg: Config) -> int:
     t_start = time.perf_counter()
     wall_now = {"t": datetime.now()}     # sampled once a frame: the pipeline never reads the clock
     pipeline = Pipeline(cfg, time_of_day=lambda tick: wall_now["t"])
+    pipeline.warm_up()
     render_size = (pipeline.renderer.width, pipeline.renderer.height)
     display = open_display(cfg, args.headless, render_size)
     headless = display is None
-    audio = open_audio(cfg, headless, args.no_audio)
+    # no display is no reason to go silent: only --headless means "no devices at all"
+    audio = open_audio(cfg, args.headless, args.no_audio)
     parts = _LiveParts(cfg, args, pipeline, audio)
     try:
         parts.open()
@@ -234,6 +236,7 @@ def run_command(args, cfg: Config) -> int:
             parts.notifier.ready("running")
 
     stats = LoopStats()
+    audio_final = None
     try:
         stats = run_loop(stage, tick_s=1.0 / cfg.sim.tick_hz, max_catchup=cfg.window.max_catchup_ticks,
                          frames=args.frames, duration_s=args.duration, on_frame=on_frame)
@@ -241,12 +244,13 @@ def run_command(args, cfg: Config) -> int:
         parts.notifier.stopping()
         parts.close()
         if audio is not None:
+            audio_final = audio_stats(audio)   # what it played on, before closing forgets it
             audio.close()
         if display is not None:
             display.close()
     if stop.reason:
         log.info("stopped by %s", stop.reason)
-    summary = _summary(pipeline, stats, audio, parts.listener, parts.summary_extra())
+    summary = _summary(pipeline, stats, audio_final, parts.listener, parts.summary_extra())
     if args.summary:
         from .summary import write_summary
         write_summary(args.summary, summary)
@@ -430,18 +434,6 @@ def _validated_events(session, cfg: Config) -> tuple[dict[int, list[InputEvent]]
     return by_tick, rejected
 
 
-def _mux(video: Path, wav: Path, out: Path) -> None:
-    import subprocess
-    from .session.export import ffmpeg_exe
-    from .session.errors import ExportError
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(video),
-           "-i", str(wav), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-af", "apad", "-shortest",
-           "-c:a", "aac", "-b:a", "192k", "-movflags", "+faststart", str(out)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise ExportError(f"ffmpeg could not add the audio to {out}: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
-
-
 def replay_command(args) -> int:
     from .session.errors import ExportError, SessionError
     from .session.reader import read_session
@@ -532,6 +524,8 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
     paced = not (exporting or args.headless or display is None)
     tick_s = (1.0 / cfg.sim.tick_hz) / args.speed if paced else None
     ok = False
+    audio_final = None
+    stats = LoopStats()
     try:
         stats = run_loop(stage, tick_s=tick_s, max_catchup=cfg.window.max_catchup_ticks, on_frame=on_frame)
         ok = not stop.event.is_set()
@@ -540,6 +534,7 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
         if progress is not None:
             progress.close()
         if audio is not None:
+            audio_final = audio_stats(audio)
             audio.close()
         if display is not None:
             display.close()
@@ -551,9 +546,10 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
             else:
                 video.abort()
     if video is not None and wav is not None:
-        _mux(video_path, wav_path, Path(args.export))
+        from .session.export import mux_audio
+        mux_audio(video_path, wav_path, Path(args.export), video.frames / cfg.sim.tick_hz, cfg.session)
     tmpdir.cleanup()
-    summary = _summary(pipeline, stats, audio, None, {"replayed_events": sum(len(v) for v in by_tick.values()),
+    summary = _summary(pipeline, stats, audio_final, None, {"replayed_events": sum(len(v) for v in by_tick.values()),
                                                       "replay_rejected": rejected, "session_ticks": total,
                                                       "session_truncated": bool(session.truncated)})
     if args.summary:

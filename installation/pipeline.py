@@ -60,6 +60,16 @@ class Pipeline:
         self.record_handler: Callable[[InputEvent, int], None] | None = None
         self._rlog = RateLimitedLog(log)
 
+    def warm_up(self) -> None:
+        """Run the rarely taken paths once before the first frame (the flash guard's limiter
+        above all), so numba compiles or loads them now and not in the middle of a show, where
+        a compile is a frozen picture long enough for the watchdog to fire."""
+        guard = FlashGuard(self.config.safety, 64, 48, float(self.tick_hz))
+        frame = np.zeros((48, 64), np.uint32)
+        for i in range(2 * self.tick_hz // 3):
+            frame[:] = 0xFFFFFFFF if i % 2 else 0xFF000000
+            guard.process(frame, i)
+
     # --- per tick -------------------------------------------------------------------------
     def advance(self, events: list[InputEvent]) -> None:
         """Apply this tick's events, update the control state, step the swarm once."""

@@ -57,20 +57,21 @@ class VideoWriter:
             raise ExportError(f"{self.path}: the folder {self.path.parent} does not exist")
         self.frames = 0
         self._bytes_per_frame = self.width * self.height * 4
+        self._settings = s
+        # With audio, the picture is encoded first and the sound muxed in on close, cut to the
+        # exact frame count: ffmpeg's -shortest is only approximately short (it overran by
+        # half a second here), and the video's frame count must decide the length.
+        self._audio = Path(audio_wav) if audio_wav is not None else None
+        self._tmpdir = tempfile.TemporaryDirectory(prefix="living-mosaic-video-") if self._audio else None
+        self._video_path = Path(self._tmpdir.name) / "video.mp4" if self._tmpdir else self.path
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", "bgra", "-s", f"{self.width}x{self.height}",
-               "-framerate", f"{self.fps:g}", "-i", "pipe:0"]
-        if audio_wav is not None:
-            cmd += ["-i", str(audio_wav)]
-        cmd += ["-map", "0:v:0"]
+               "-framerate", f"{self.fps:g}", "-i", "pipe:0", "-map", "0:v:0"]
         if self.width % 2 or self.height % 2:
             cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]
         cmd += ["-c:v", "libx264", "-preset", s.video_preset, "-crf", str(s.video_crf),
                 "-pix_fmt", "yuv420p", "-r", f"{self.fps:g}"]
-        if audio_wav is not None:
-            # apad + -shortest: the video's frame count decides the length, never the audio.
-            cmd += ["-map", "1:a:0", "-af", "apad", "-shortest", "-c:a", "aac", "-b:a", f"{s.audio_kbps}k"]
-        cmd += ["-movflags", "+faststart", str(self.path)]
+        cmd += ["-movflags", "+faststart", str(self._video_path)]
         self.cmd = cmd
         # ffmpeg's messages go to a file, not a pipe nobody reads (a full pipe would hang it).
         self._err = tempfile.TemporaryFile()
@@ -135,6 +136,11 @@ class VideoWriter:
             raise ExportError(f"ffmpeg failed writing {self.path} (exit {rc}): {msg}")
         if self.frames == 0:
             raise ExportError(f"{self.path}: no frames were written")
+        if self._audio is not None:
+            try:
+                mux_audio(self._video_path, self._audio, self.path, self.frames / self.fps, self._settings)
+            finally:
+                self._tmpdir.cleanup()
 
     def abort(self) -> None:
         """Stop ffmpeg without finishing the file (Ctrl-C during an export)."""
@@ -152,6 +158,18 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+def mux_audio(video: Path, wav: Path, out: Path, duration_s: float, settings: SessionSettings | None = None) -> None:
+    """Add a WAV track (AAC) to an encoded video without re-encoding the picture; the audio is
+    padded or cut to exactly `duration_s`, the video's length."""
+    s = settings or SessionSettings()
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(video),
+           "-i", str(wav), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-af", "apad",
+           "-t", f"{duration_s:.6f}", "-c:a", "aac", "-b:a", f"{s.audio_kbps}k", "-movflags", "+faststart", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise ExportError(f"ffmpeg could not add the audio to {out}: {_last_line(r.stderr)}")
 
 
 # ---- WAV ------------------------------------------------------------------------------------
