@@ -76,36 +76,62 @@ def latest_chain_start(up, down, n: int, m: int, need: int) -> np.ndarray:
     at frame j starts at point p (-1: none). `up[d]` / `down[d]` say whether the change from
     frame i to i + d qualifies, shape (n - d, points); chains stay within m frames."""
     points = up[1].shape[1] if n > 1 else 0
-    base = np.broadcast_to(np.arange(n)[:, None], (n, points))
+    # frame indices + 1, so that "no chain" is 0 and masking is a multiplication
+    idx = np.int16 if n < np.iinfo(np.int16).max else np.int32
+    base = np.broadcast_to(np.arange(1, n + 1, dtype=idx)[:, None], (n, points))
     prev_up, prev_down = base, base
+    tmp = np.empty((n, points), idx)
     for _level in range(need):
-        s_up = np.full((n, points), -1)
-        s_down = np.full((n, points), -1)
+        s_up = np.zeros((n, points), idx)
+        s_down = np.zeros((n, points), idx)
         for d in range(1, min(m, n)):
-            np.maximum(s_up[d:], np.where(up[d], prev_down[:-d], -1), out=s_up[d:])
-            np.maximum(s_down[d:], np.where(down[d], prev_up[:-d], -1), out=s_down[d:])
+            # S[j] = max(S[j], prev[j - d]) where the change j - d -> j qualifies
+            t = tmp[d:]
+            np.multiply(prev_down[:-d], up[d], out=t)
+            np.maximum(s_up[d:], t, out=s_up[d:])
+            np.multiply(prev_up[:-d], down[d], out=t)
+            np.maximum(s_down[d:], t, out=s_down[d:])
         prev_up, prev_down = s_up, s_down
-    return np.maximum(prev_up, prev_down)
+    return np.maximum(prev_up, prev_down).astype(np.int64) - 1
 
 
-def _qualifying_changes(kind: str, rgb: np.ndarray, m: int):
-    """Per lag d, which changes from frame i to i + d count as up / down transitions."""
+def _signals(kind: str, rgb: np.ndarray):
+    """Per frame and point: the signal a transition is a change of, and for red the
+    saturation flags. (n, points) arrays."""
     n = rgb.shape[0]
     pts = rgb.reshape(n, -1, 3)
     r, g, b = pts[..., 0], pts[..., 1], pts[..., 2]
-    up, down = {}, {}
     if kind == "general":
-        y = 0.2126 * r + 0.7152 * g + 0.0722 * b
-        for d in range(1, min(m, n)):
-            a, z = y[:-d], y[d:]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b, None
+    total = r + g + b
+    return 320.0 * np.maximum(0.0, r - g - b), (total > 0) & (r >= 0.8 * total)
+
+
+def could_flash(sig: np.ndarray, m: int, need: int, step: float) -> np.ndarray:
+    """Points whose signal travels at least `need * step` within some m consecutive frames.
+
+    A chain of `need` transitions, each a change of at least `step`, inside a window travels
+    at least that far (the triangle inequality), so no other point can flash: this only
+    skips work, it changes no result."""
+    n = sig.shape[0]
+    moves = np.abs(np.diff(sig, axis=0))
+    travelled = np.zeros((n, sig.shape[1]))
+    travelled[1:] = np.cumsum(moves, axis=0)
+    span = min(m - 1, n - 1)
+    most = (travelled[span:] - travelled[:-span]).max(axis=0)
+    return most >= need * step - 1e-9
+
+
+def _qualifying_changes(kind: str, sig: np.ndarray, sat, m: int):
+    """Per lag d, which changes from frame i to i + d count as up / down transitions."""
+    n = sig.shape[0]
+    up, down = {}, {}
+    for d in range(1, min(m, n)):
+        a, z = sig[:-d], sig[d:]
+        if kind == "general":
             up[d] = (z - a >= 0.1) & (a < 0.8)
             down[d] = (a - z >= 0.1) & (z < 0.8)
-    else:
-        q = 320.0 * np.maximum(0.0, r - g - b)
-        total = r + g + b
-        sat = (total > 0) & (r >= 0.8 * total)
-        for d in range(1, min(m, n)):
-            a, z = q[:-d], q[d:]
+        else:
             either = sat[:-d] | sat[d:]
             up[d] = (z - a > 20.0) & either
             down[d] = (a - z > 20.0) & either
@@ -113,8 +139,9 @@ def _qualifying_changes(kind: str, rgb: np.ndarray, m: int):
 
 
 def check_flashes(frames, fps: float, field_w: int, field_h: int, block: int = 1,
-                  max_transitions: int = 6) -> FlashReport:
-    """Every failing one-second window of a frame sequence (general and red)."""
+                  max_transitions: int = 6, prune: bool = True) -> FlashReport:
+    """Every failing one-second window of a frame sequence (general and red). `prune`:
+    skip the points `could_flash` rules out (the same result, sooner)."""
     frames = np.asarray(frames)
     n, h, w = frames.shape
     fw, fh = min(field_w, w), min(field_h, h)
@@ -126,12 +153,19 @@ def check_flashes(frames, fps: float, field_w: int, field_h: int, block: int = 1
         return report
     windows = range(0, max(0, n - m) + 1)
     for kind in ("general", "red"):
-        up, down = _qualifying_changes(kind, rgb, m)
+        sig, sat = _signals(kind, rgb)
+        keep = np.arange(sig.shape[1])
+        if prune:
+            step = 0.1 if kind == "general" else 20.0
+            keep = keep[could_flash(sig, m, max_transitions + 1, step)]
+        up, down = _qualifying_changes(kind, sig[:, keep], None if sat is None else sat[:, keep],
+                                       m)
         start = latest_chain_start(up, down, n, m, max_transitions + 1)
         reach = np.maximum.accumulate(start, axis=0)     # best start among chains ending <= j
         worst = 0.0
         for s in windows:
-            flashing = reach[min(n - 1, s + m - 1)] >= s
+            flashing = np.zeros(sig.shape[1], bool)
+            flashing[keep] = reach[min(n - 1, s + m - 1)] >= s
             if not flashing.any():
                 continue
             pix = np.repeat(np.repeat(flashing.reshape(nby, nbx), block, 0), block, 1)[:h, :w]

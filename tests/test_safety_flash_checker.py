@@ -4,9 +4,10 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 
 import flash_scenes as S
-from flash_checker import check_flashes, latest_chain_start
+from flash_checker import block_average, check_flashes, could_flash, latest_chain_start, linear_rgb
 
 
 def brute_latest_start(values, ok_up, ok_down, need):
@@ -92,3 +93,22 @@ def test_fine_balanced_patterns_are_exempt_at_block_scale():
         frames[i] = np.where(board ^ s, on, off)
     assert not check_flashes(frames, fps, 8, 6, block=1).ok
     assert check_flashes(frames, fps, 8, 6, block=2).ok
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_skipping_points_that_cannot_flash_changes_nothing(seed):
+    # mixtures of flashing patches, noise and calm drifting dots: many points pruned, some not
+    fps = 30
+    frames = np.concatenate([S.random_mix(45, fps, 40, 28, seed=seed),
+                             S.swarm(45, fps, 40, 28, count=30, seed=seed)], axis=2)
+    pruned_some = False
+    for block in (1, 2, 3):
+        fast = check_flashes(frames, fps, 20, 14, block)
+        full = check_flashes(frames, fps, 20, 14, block, prune=False)
+        assert fast.failures == full.failures and fast.worst == full.worst, block
+        assert fast.failures
+        rgb = block_average(linear_rgb(frames), block)
+        sig = 0.2126 * rgb[..., 0] + 0.7152 * rgb[..., 1] + 0.0722 * rgb[..., 2]
+        kept = could_flash(sig.reshape(len(frames), -1), fps + 1, 7, 0.1)
+        pruned_some |= 0 < kept.sum() < kept.size
+    assert pruned_some

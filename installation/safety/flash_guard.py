@@ -11,40 +11,43 @@ only when a region would flash too often:
   point (a block of 0.1°) and the area rule applies to the points that flash more than
   three times; sub-areas that each stay at three flashes or fewer are not added together.
 
-At every scale, not only at 0.1°. Counting only 0.1° points lets a quarter of a field's
-points flash wherever they lie: scattered through the field, one point in four, they make
-the whole field flicker at a quarter of the contrast, and a coarser look (2 x 2 points,
-still under 1°) sees nearly all of it flash. Points that each flash fewer than three times
-can likewise add up: two neighbours flashing in turn flicker twice as often together. So
-the guard measures the output at several scales (`LEVELS`: regions of 1, 2, 4 and 8 blocks
-per side, pooled 2 x 2 from the blocks; at 1920 px across 60° that is 0.1° to 0.8°) and
-holds the same rule at each, in the same grid an observer (or a checker) averaging
-b * 2**l pixel squares from the top-left corner would use. Coarser than that, a single
-region is a large share of the field (at 8 blocks, one region may already be 1/3 of it):
-there a small, allowed flashing spot cannot be told from a flashing area.
+At coarser scales too, not only at 0.1°. Counting only 0.1° points lets a quarter of a
+field's points flash wherever they lie: scattered through the field, one point in four, they
+make the whole field flicker at a quarter of the contrast, and a slightly coarser look (2 x 2
+points, still well under 1°) sees nearly all of it flash. Points that each stay under the
+limit can likewise add up: two neighbours flashing in turn flicker twice as often together.
+So the guard measures the output at `LEVELS` scales, regions of 1, 2, 4 and 8 blocks per side
+pooled 2 x 2 from the blocks (0.1° to 0.8° at 1920 px across 60°), and holds the same rule
+at each, on the grid an observer or a checker averaging b * 2**l pixel squares from the
+top-left corner uses. (Other square sizes are not measured, so not promised: a 3-block
+square straddling the grid can still see more.) Coarser than 8 blocks a region is a large
+share of a field, and a small flashing spot, which WCAG allows, could not be told from a
+flashing area.
 
 How it keeps that promise, per frame (kernels in `flash_kernels.py`):
 
-1. One pass over the pixels sums the linear colour of every block, pools the blocks into
-   the regions of every level, and runs each region's transition detectors, band by band
-   (a band: a row of the coarsest regions). Only a band where some region already has 5
-   transitions in the trailing window can need limiting; elsewhere the output is the
-   input and this is all the guard does (the common case, and all of calm content).
-2. In such a band, level by level from the finest: a region may complete its 6th
-   transition only if, counting it, no field rectangle of its level holds more than 25%
-   flashing regions (rectangles are region-aligned and one region larger than the field,
-   so they cover every pixel-aligned field). Every other region with 5 transitions is held:
-   if its mean colour (with what finer levels decided) would complete a transition, its
-   blocks are blended toward their previous output, per pixel in linear light, by the least
-   fraction that keeps its luminance and red value inside the band that does not transition.
-   The blend is linear, so the mean of every region under it moves on a straight line
-   toward its own previous output, which is inside its own band: holding a coarse region
-   never breaks a finer one.
-3. The blends of all levels are then checked once more, from the finest up, on the exact
-   composite; a part-blended region must keep a margin from the band's edges larger than
-   8-bit rounding moves a mean. A region that fails becomes an exact copy of its previous
-   output pixels (kept for the bands at risk), which no detector can count as a transition.
-   The true output is then measured again and fed to the detectors of every level.
+1. One pass over the pixels sums the linear colour of every block, pools the blocks into the
+   regions of every level and runs every region's transition detectors. A region with 5
+   transitions in the trailing window whose 6th is coming is a candidate: it waits.
+2. A candidate may complete its 6th transition only if, counting it, no field rectangle of
+   its level holds more than 25% flashing regions (rectangles are region-aligned and one
+   region larger than the field, so they cover every pixel-aligned field). Candidates that
+   pass are recorded, and that is all: the output is the input (calm content, and even
+   busy twinkling content, never gets further).
+3. A tile (one region of the coarsest level with everything under it) with a refused
+   candidate is limited: its detectors go back to where the frame found them, and level by
+   level from the finest, every region with 5 transitions that may not complete a 6th is
+   held: if its mean colour (with what finer levels decided) would complete a transition,
+   its blocks are blended toward their previous output, per pixel in linear light, by the
+   least fraction that keeps its luminance and red value inside the band that does not
+   transition. The blend is linear, so the mean of every region under it moves on a
+   straight line toward its own previous output, which is inside its own band: holding a
+   coarse region never breaks a finer one.
+4. The blends are then checked once more, from the finest level up, on the exact composite;
+   a part-blended region must keep a margin from the band's edges larger than 8-bit rounding
+   moves a mean. A region that fails becomes an exact copy of its previous output pixels
+   (kept for every region at risk), which no detector can count as a transition. The true
+   output is measured again and fed to the detectors of every level.
 
 A window shows at most one transition more than the detections inside it (a swing that began
 before the window), so no region that an exact checker would count as flashing (7 or more
@@ -94,6 +97,9 @@ def flash_levels(width: int, height: int, geometry: FlashGeometry) -> np.ndarray
     Levels stop early once a level is a single region: a coarser one would repeat it.
     """
     k = flash_kernels
+    if not 1 <= LEVELS <= 4:
+        # a chunk (8 regions at level 0 with 4 levels) is flagged in one byte
+        raise ValueError(f"flash guard: LEVELS must be 1..4, not {LEVELS}")
     g = geometry
     rows = []
     base = 0
@@ -110,6 +116,11 @@ def flash_levels(width: int, height: int, geometry: FlashGeometry) -> np.ndarray
         base += ny * nx
         if ny == 1 and nx == 1:
             break
+    tiles_across = rows[-1][k.LV_NX]
+    chunks = 0
+    for row in rows:
+        row[k.LV_CBASE] = chunks
+        chunks += row[k.LV_NY] * tiles_across
     return np.array(rows, np.int64)
 
 
@@ -165,6 +176,9 @@ class FlashGuard:
     arrive, the window only gets longer: safe, but stricter than needed).
 
     `scales`: the region sizes in pixels the area rule holds at (`LEVELS` of them at most).
+    Counters: `limited_frames`, `limited_blocks` (level-0 blocks changed, summed over
+    frames), `held_regions` (regions blended toward their previous output), `frozen_regions`
+    (made exact copies of it) and `crossings` (held signals that still transitioned: 0).
     """
 
     def __init__(self, settings: SafetySettings, width: int, height: int, fps: float, *,
@@ -193,42 +207,56 @@ class FlashGuard:
         self._enc = linear_to_srgb_table(self._lut)
         n = int(lv[-1, K.LV_BASE] + lv[-1, K.LV_NY] * lv[-1, K.LV_NX])
         n0 = self.blocks[0] * self.blocks[1]
-        bands = int(lv[-1, K.LV_NY])
         f32 = np.float32
+        top = len(lv) - 1
+        tiles = (int(lv[top, K.LV_NY]), int(lv[top, K.LV_NX]))
+        n_tiles = tiles[0] * tiles[1]
         self._sums = np.zeros((n, 3), f32)      # this frame's region sums (input, then output)
-        self._psums = np.zeros((n, 3), f32)     # the previous output's
+        self._psums = np.zeros((n, 3), f32)     # the previous output's, where it is limited
         self._comp = np.zeros((n, 3), f32)      # what the output will be, while limiting
-        self._ext = np.zeros((n, 2), f32)
+        self._ext = np.zeros((n, 2), f32)        # detector extremes, written this frame
+        self._ext_old = np.zeros((n, 2), f32)    # ... as the frame found them
         self._dirs = np.ones((n, 2), np.int8)
-        self._hist = np.full((n, 2, K.HIST), K.NEVER, np.int32)
+        self._hist = np.full((n, 2, K.H_LEN), K.NEVER, np.int32)
         self._mixed = np.zeros(n, np.uint8)
         self._five = np.zeros(n, np.uint8)
         self._cons = np.zeros(n, np.uint8)
         self._cand = np.zeros((n, 2), np.uint8)
+        self._fmap = np.zeros((2, n), np.uint8)  # flashing or candidate, per signal
         self._kf = np.ones(n0, f32)             # share of the input kept, per level-0 block
-        self._band_risk = np.full(bands, K.NEVER, np.int64)
-        self._pending = np.zeros(bands, np.uint8)
-        self._crossed = np.zeros(bands, np.int64)
-        self._band_blocks = np.zeros(bands, np.int64)
+        n_chunks = int(lv[:, K.LV_NY].sum()) * tiles[1]
+        self._chunk_risk = np.full(n_chunks, K.NEVER, np.int64)
+        self._chunk_mask = np.zeros(n_chunks, np.uint8)
+        self._tiles = np.zeros(tiles, np.uint8)
+        self._ncand = np.zeros((tiles[0], len(lv), 2), np.int64)
+        self._careful = np.zeros((n_tiles, 2), np.int64)
+        self._stamp = 0     # counts frames (ticks may repeat), for `settle` to undo one
+        self._tile_cand = np.zeros((n_tiles, 2), np.int64)
+        self._tile_count = np.zeros(n_tiles, np.int64)
+        self._rejected = np.zeros(self.blocks[0], np.int64)
+        self._tile_changed = np.zeros(n_tiles, np.int64)
+        self._tile_crossed = np.zeros(n_tiles, np.int64)
+        # the last output, kept under the regions at risk of being limited (the limiter
+        # blends toward it), and this frame's, as it is kept
         self._prev_px = np.zeros((self.height, self.width), np.uint32)
-        self._cand_row = np.zeros((2, self.blocks[0]), np.int64)
-        self._row_held = np.zeros(self.blocks[0], np.int64)
-        self._row_frozen = np.zeros(self.blocks[0], np.int64)
-        # per level: its rows of the history and candidates, and the area check's scratch
+        self._keep_px = np.zeros((self.height, self.width), np.uint32)
+        # per level: its rows of the flash map (per signal) and of the candidates, and the
+        # area check's scratch
         self._level_views = []
-        for row in lv:
+        for level, row in enumerate(lv):
             base, ny, nx = (int(row[c]) for c in (K.LV_BASE, K.LV_NY, K.LV_NX))
             rh, rw = int(row[K.LV_RH]), int(row[K.LV_RW])
             self._level_views.append((
-                self._hist[base:base + ny * nx].reshape(ny, nx, 2, K.HIST),
+                [self._fmap[kind, base:base + ny * nx].reshape(ny, nx) for kind in (0, 1)],
                 self._cand[base:base + ny * nx].reshape(ny, nx, 2),
                 rh, rw, int(row[K.LV_LIMIT]),
                 np.zeros((ny + 1, nx + 1), np.int32),
-                np.zeros((ny - rh + 2, nx - rw + 2), np.int32)))
+                np.zeros((ny - rh + 2, nx - rw + 2), np.int32),
+                top - level))
         self.limited_frames = 0
         self.limited_blocks = 0     # block-frames changed, summed
         self.held_regions = 0       # region-frames blended toward their previous output
-        self.frozen_regions = 0     # of which made exact copies by the final check
+        self.frozen_regions = 0     # region-frames made exact copies by the final check
         self.crossings = 0          # constrained signals that still transitioned (should stay 0)
         self.reset()
 
@@ -238,9 +266,11 @@ class FlashGuard:
         self._last_tick = -1
         self._first = True
         self._hist.fill(flash_kernels.NEVER)
-        self._band_risk.fill(flash_kernels.NEVER)
-        self._pending.fill(0)
+        self._chunk_risk.fill(flash_kernels.NEVER)
+        self._chunk_mask.fill(0)
+        self._tiles.fill(0)
         self._cand.fill(0)
+        self._fmap.fill(0)
         self._five.fill(0)
         self._cons.fill(0)
         self.limited_frames = 0
@@ -278,55 +308,76 @@ class FlashGuard:
         k = self._k
         t = tick - self._origin
         since = t - self.window
-        k.measure_track(frame, self._lut, self._lv, 0, self._first, t, since, self._sums,
-                        self._ext, self._dirs, self._hist, self._band_risk, self._pending,
-                        self._cons, self._crossed, THR_LUM, THR_RED)
+        self._stamp += 1
+        if self._stamp >= 1 << 31:      # int32 stamps in the histories: start them over
+            self._stamp = 1
+            self._hist[..., flash_kernels.H_STAMP] = flash_kernels.NEVER
+        self._ext, self._ext_old = self._ext_old, self._ext
+        k.measure_track(frame, self._keep_px, self._lut, self._lv, self._first, t, since,
+                        self._stamp, self._sums, self._ext_old, self._ext, self._dirs,
+                        self._hist, self._chunk_risk, self._chunk_mask, self._tiles,
+                        self._cand, self._cons, self._ncand, self._fmap, THR_LUM, THR_RED)
         limited = False
-        if self._pending.any():    # some region is about to start flashing: limit
+        if self._ncand.any():    # some region is about to complete its 6th transition
             limited = self._limit(frame, t, since)
-        # the next frame can only limit bands at risk now: keep their output pixels
-        since_next = t + 1 - self.window
-        if (self._band_risk > since_next).any():
-            k.store_prev(frame, self._prev_px, self._lv, self._band_risk, since_next)
-        self._sums, self._psums = self._psums, self._sums
+        self._prev_px, self._keep_px = self._keep_px, self._prev_px
         self._first = False
         if t >= 1 << 30:  # keep the history in int32 range (after ~52 days at 240 Hz)
             shift = 1 << 29
             self._origin += shift
-            np.maximum(self._hist - shift, flash_kernels.NEVER, out=self._hist)
-            np.maximum(self._band_risk - shift, flash_kernels.NEVER, out=self._band_risk)
+            times = self._hist[..., :flash_kernels.H_STAMP]     # detections, not stamps
+            np.maximum(times - shift, flash_kernels.NEVER, out=times)
+            drops = self._hist[..., flash_kernels.H_DROP]
+            np.maximum(drops - shift, flash_kernels.NEVER, out=drops)
+            np.maximum(self._chunk_risk - shift, flash_kernels.NEVER, out=self._chunk_risk)
         if limited:
             self.limited_frames += 1
         return limited
 
+    def _area_checks(self, level: int, since: int, counts) -> None:
+        fmaps, cand, rh, rw, limit, integ, over, shift = self._level_views[level]
+        for kind in (0, 1):
+            if counts[kind]:
+                self._k.area_check(kind, fmaps[kind], cand, rh, rw, limit, integ, over,
+                                   self._tiles, shift, self._rejected)
+
     def _limit(self, frame: np.ndarray, t: int, since: int) -> bool:
+        """Area checks of the candidates; tiles with a refused one go through the limiter."""
         k = self._k
-        K = flash_kernels
         h, w = self.height, self.width
         lv = self._lv
-        for level, (hist_l, cand_l, rh, rw, limit, integ, over) in enumerate(self._level_views):
-            k.classify(level, lv, h, w, since, self._sums, self._comp, self._kf, self._mixed,
-                       self._ext, self._dirs, self._hist, self._pending, self._five,
-                       self._cand, self._cand_row, THR_LUM, THR_RED)
-            ny = int(lv[level, K.LV_NY])
-            for kind in (0, 1):
-                if self._cand_row[kind, :ny].any():
-                    k.area_check(kind, since, hist_l, cand_l, rh, rw, limit, integ, over)
-            k.hold(level, lv, h, w, self._comp, self._psums, self._kf, self._mixed, self._ext,
-                   self._dirs, self._pending, self._five, self._cand, self._cons,
-                   self._row_held, THR_LUM, THR_RED, MARGIN_CHECK, MARGIN_AIM)
-            self.held_regions += int(self._row_held[:ny].sum())
         for level in range(len(lv)):
-            k.verify(level, lv, h, w, self._sums, self._psums, self._comp, self._kf,
-                     self._mixed, self._ext, self._dirs, self._pending, self._cons,
-                     self._row_frozen, THR_LUM, THR_RED, MARGIN_CHECK)
-            self.frozen_regions += int(self._row_frozen[:int(lv[level, K.LV_NY])].sum())
-        k.apply_limits(frame, self._prev_px, self._lut, self._enc, lv, self._kf, self._pending,
-                       self._band_blocks)
-        changed = int(self._band_blocks.sum())
-        k.measure_track(frame, self._lut, lv, 1, False, t, since, self._sums, self._ext,
-                        self._dirs, self._hist, self._band_risk, self._pending, self._cons,
-                        self._crossed, THR_LUM, THR_RED)
-        self.crossings += int(self._crossed.sum())
-        self.limited_blocks += changed
-        return changed > 0
+            self._area_checks(level, since, self._ncand[:, level].any(axis=0))
+        m = k.settle(frame, self._keep_px, lv, t, since, self._stamp, self._sums,
+                     self._ext_old, self._ext, self._dirs, self._hist,
+                     self._chunk_risk, self._chunk_mask, self._tiles, self._cand,
+                     self._careful, THR_LUM, THR_RED)
+        if m == 0:
+            return False
+        tiles = self._careful
+        k.prev_sums(self._prev_px, self._lut, lv, tiles, m, self._psums, self._cons)
+        count = self._tile_count[:m]
+        for level in range(len(lv)):
+            k.classify(level, lv, h, w, since, tiles, m, self._sums, self._comp, self._kf,
+                       self._mixed, self._ext, self._dirs, self._hist, self._five,
+                       self._cand, self._tile_cand, self._fmap, THR_LUM, THR_RED)
+            self._area_checks(level, since, self._tile_cand[:m].any(axis=0))
+            k.hold(level, lv, h, w, tiles, m, self._comp, self._psums, self._kf, self._mixed,
+                   self._ext, self._dirs, self._five, self._cand, self._cons, self._tile_count,
+                   THR_LUM, THR_RED, MARGIN_CHECK, MARGIN_AIM)
+            self.held_regions += int(count.sum())
+        for level in range(len(lv)):
+            k.verify(level, lv, h, w, tiles, m, self._sums, self._psums, self._comp, self._kf,
+                     self._mixed, self._ext, self._dirs, self._cons, self._tile_count,
+                     THR_LUM, THR_RED, MARGIN_CHECK)
+            self.frozen_regions += int(count.sum())
+        changed = self._tile_changed
+        crossed = self._tile_crossed
+        k.finish(frame, self._prev_px, self._keep_px, self._lut, self._enc, lv, t, since, tiles,
+                 m, self._kf, self._sums, self._ext, self._dirs, self._hist,
+                 self._chunk_risk, self._chunk_mask, self._cons, self._cand, self._ncand,
+                 self._fmap, self._tiles, changed, crossed, THR_LUM, THR_RED)
+        self.crossings += int(crossed[:m].sum())
+        n_changed = int(changed[:m].sum())
+        self.limited_blocks += n_changed
+        return n_changed > 0

@@ -3,8 +3,9 @@
 Regions. The frame is cut into square blocks of `b` pixels (0.1° of visual angle: finer
 patterns are exempt under WCAG 2.3.1): the regions of level 0. Level l + 1 pools the regions
 of level l 2 x 2, so a region of level l is a square of b * 2**l pixels on the grid that
-starts at the top-left pixel (the edge regions keep the pixels they have). `lv` describes
-the levels, one row each (columns LV_*).
+starts at the top-left pixel (edge regions keep the pixels they have). `lv` describes the
+levels, one row each (columns LV_*). A tile is one region of the top level with every region
+under it: tiles share no pixel and no region, so each is limited on its own.
 
 Signals. Every region of every level follows two signals of the *output*, from its mean
 linear colour:
@@ -16,18 +17,28 @@ linear colour:
   the guard count more, never less).
 
 Each signal runs a zig-zag transition detector (state: running extreme `ext`, direction
-`dir`), and each detection's frame index goes into a short history (6 newest, newest first).
+`dir`), and each detection's frame index goes into a short history (6 newest, newest
+first). With it, in the same 32-byte record (so that a detection touches one cache line),
+what the frame's detection dropped from the history and the frame's stamp: enough to undo
+the frame (H_* below).
 
-Layout. Per-region arrays are flat over all levels and region-major: region (Y, X) of level
-l is row `lv[l, LV_BASE] + Y * nx + X` of `sums` (n, 3: linear R, G, B summed over its
-pixels), `ext` (n, 2), `dirs` (n, 2), `hist` (n, 2, HIST). Level 0 comes first, so a
-level-0 row is also the block's index in per-block arrays such as `kf`.
+Chunks. A chunk is the part of one row of regions inside one tile (8 regions at level 0, 1
+at the top level). After a frame, `chunk_mask` has a bit for every region of the chunk with
+5 or more detections in the window, and `chunk_risk` is the latest 5th-newest detection
+among them (NEVER if none). The passes that look for such regions (candidates, pixels to
+keep, flashing regions) visit only the flagged regions of chunks with chunk_risk > since:
+a few per cent of the image, even in busy content.
 
-Bands. A band is one row of regions of the top level with every region under it: pixels,
-regions and their children never cross a band's edge. One prange iteration owns one band
-(or one row of one level), and each region sums its pixels and children in a fixed order,
-so the result does not depend on the thread count. The twin repeats that arithmetic
-operation for operation, so it gives bit-identical results; no fastmath.
+Layout. Per-region arrays are flat over all levels, level 0 first: region (Y, X) of level l
+is row `lv[l, LV_BASE] + Y * nx + X` of `sums` (n, 3: linear R, G, B summed over its
+pixels), `ext` (n, 2), `dirs` (n, 2) and `hist` (n, 2, H_LEN). A level-0 row is also the
+block's index in per-block arrays such as `kf`. Chunk (Y, tx) of level l is entry
+`lv[l, LV_CBASE] + Y * ntx + tx` of `chunk_risk` and `chunk_mask` (ntx: tiles across); bit
+X - (tx << (top - l)) of the mask is region (Y, X).
+
+Parallel work goes by bands (rows of tiles) or by lists of tiles; each region sums its
+pixels and children in a fixed order, so nothing depends on the thread count. The twin
+repeats that arithmetic operation for operation and gives bit-identical results; no fastmath.
 """
 from __future__ import annotations
 
@@ -41,6 +52,9 @@ L_CLAMP = np.float32(0.9)
 Q_SCALE = np.float32(320.0)
 HIST = 6                 # detections remembered per region and signal
 FLAG_AT = 6              # a region with this many detections in the window counts as flashing
+H_STAMP = HIST           # in a history record, after the detections: the stamp of the last
+H_DROP = HIST + 1        # frame that detected, and the detection that frame dropped
+H_LEN = HIST + 2
 NEVER = -(1 << 30)       # "no detection" in the history
 INF = np.float32(np.inf)
 F0 = np.float32(0.0)
@@ -55,15 +69,16 @@ LV_SPAN = 4              # level-0 blocks per side of a region (2**l)
 LV_RH = 5                # regions per side of the area check's rectangle
 LV_RW = 6
 LV_LIMIT = 7             # flashing regions allowed in one rectangle
-LV_COLS = 8
+LV_CBASE = 8             # first entry of the level in `chunk_risk`
+LV_COLS = 9
 
 # codes in the candidate map
 CAND = 1
 ADMIT = 2
 REJECT = 3
-# codes in `pending` (per band)
-PENDING = 1              # measured, not tracked: the band is in the hands of the limiter
-TOUCHED = 2              # ... and some of its pixels were changed: measure again
+# codes in the tile map
+PENDING = 1              # measured; some region is about to complete its FLAG_AT-th transition
+CAREFUL = 2              # ... and the area check refused one: the tile goes through the limiter
 ENC_SIZE = 65536         # entries of the linear → sRGB byte table
 
 
@@ -84,13 +99,13 @@ def would_detect(ext, d, v, thr):
     return v - ext >= thr
 
 
-@njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True)
 def _px(p, lut, sr, sg, sb):
     """Add one pixel's linear R, G, B to running sums."""
     return sr + lut[(p >> 16) & 255], sg + lut[(p >> 8) & 255], sb + lut[p & 255]
 
 
-@njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True)
 def _put(sums, i, s):
     sums[i, 0] = s[0]
     sums[i, 1] = s[1]
@@ -98,40 +113,38 @@ def _put(sums, i, s):
 
 
 @njit(nogil=True, cache=True)
-def sum_blocks(frame, lut, b, by, sums, i0):
-    """Sums of linear R, G, B of the row `by` of level-0 blocks into sums[i0:i0 + nx].
-
-    Each block adds its pixels row by row, left to right, starting from zero. The usual
-    block sizes get unrolled loops: the short, variable-length inner loops would otherwise
-    cost more than the pixels.
-    """
+def sum_blocks(frame, lut, b, by, bx0, bx1, sums, i0):
+    """Sums of linear R, G, B of level-0 blocks bx0..bx1-1 of block row `by`, into
+    sums[i0 + bx]. Each block adds its pixels row by row, left to right, from zero. The
+    usual block sizes get unrolled loops: short variable-length loops would cost more than
+    the pixels."""
     h, w = frame.shape
     y0 = by * b
     y1 = min(h, y0 + b)
-    full = w // b
-    nx = -(-w // b)
-    z = (F0, F0, F0)
+    full = min(bx1, w // b)
+    start = bx0
     if b == 1:
         r0 = frame[y0]
-        for bx in range(w):
+        for bx in range(bx0, bx1):
             _put(sums, i0 + bx, _px(r0[bx], lut, F0, F0, F0))
         return
     if y1 - y0 == b and b == 2:
         r0 = frame[y0]
         r1 = frame[y0 + 1]
-        for bx in range(full):
+        for bx in range(bx0, full):
             x = 2 * bx
-            s = _px(r0[x], lut, z[0], z[1], z[2])
+            s = _px(r0[x], lut, F0, F0, F0)
             s = _px(r0[x + 1], lut, s[0], s[1], s[2])
             s = _px(r1[x], lut, s[0], s[1], s[2])
             _put(sums, i0 + bx, _px(r1[x + 1], lut, s[0], s[1], s[2]))
+        start = max(bx0, full)
     elif y1 - y0 == b and b == 3:
         r0 = frame[y0]
         r1 = frame[y0 + 1]
         r2 = frame[y0 + 2]
-        for bx in range(full):
+        for bx in range(bx0, full):
             x = 3 * bx
-            s = _px(r0[x], lut, z[0], z[1], z[2])
+            s = _px(r0[x], lut, F0, F0, F0)
             s = _px(r0[x + 1], lut, s[0], s[1], s[2])
             s = _px(r0[x + 2], lut, s[0], s[1], s[2])
             s = _px(r1[x], lut, s[0], s[1], s[2])
@@ -140,10 +153,11 @@ def sum_blocks(frame, lut, b, by, sums, i0):
             s = _px(r2[x], lut, s[0], s[1], s[2])
             s = _px(r2[x + 1], lut, s[0], s[1], s[2])
             _put(sums, i0 + bx, _px(r2[x + 2], lut, s[0], s[1], s[2]))
+        start = max(bx0, full)
     elif y1 - y0 == b and b == 4:
-        for bx in range(full):
+        for bx in range(bx0, full):
             x = 4 * bx
-            s = z
+            s = (F0, F0, F0)
             for y in range(y0, y1):
                 r = frame[y]
                 s = _px(r[x], lut, s[0], s[1], s[2])
@@ -151,10 +165,9 @@ def sum_blocks(frame, lut, b, by, sums, i0):
                 s = _px(r[x + 2], lut, s[0], s[1], s[2])
                 s = _px(r[x + 3], lut, s[0], s[1], s[2])
             _put(sums, i0 + bx, s)
-    else:
-        full = 0          # every block by the general loop
-    for bx in range(full, nx):
-        s = z
+        start = max(bx0, full)
+    for bx in range(start, bx1):
+        s = (F0, F0, F0)
         for y in range(y0, y1):
             r = frame[y]
             for x in range(bx * b, min(w, bx * b + b)):
@@ -163,16 +176,15 @@ def sum_blocks(frame, lut, b, by, sums, i0):
 
 
 @njit(nogil=True, cache=True)
-def pool_row(lv, l, Y, sums, flags, use_flags):
-    """Region row Y of level l (>= 1) from its children: sums (children added in the order
-    top-left, top-right, bottom-left, bottom-right) and, with `use_flags`, their flags ORed."""
-    base = lv[l, LV_BASE]
-    nx = lv[l, LV_NX]
+def pool_row(lv, l, Y, X0, X1, sums, flags, use_flags):
+    """Regions X0..X1-1 of row Y of level l >= 1 from their children: their sums, added
+    top-left, top-right, bottom-left, bottom-right, and with `use_flags` their flags ORed."""
     cb = lv[l - 1, LV_BASE]
     cny = lv[l - 1, LV_NY]
     cnx = lv[l - 1, LV_NX]
     two_rows = 2 * Y + 1 < cny
-    for X in range(nx):
+    i0 = lv[l, LV_BASE] + Y * lv[l, LV_NX]
+    for X in range(X0, X1):
         a = cb + 2 * Y * cnx + 2 * X
         two_cols = 2 * X + 1 < cnx
         sr = sums[a, 0]
@@ -197,12 +209,11 @@ def pool_row(lv, l, Y, sums, flags, use_flags):
                 sb += sums[a + cnx + 1, 2]
                 if use_flags:
                     f |= flags[a + cnx + 1]
-        i = base + Y * nx + X
-        sums[i, 0] = sr
-        sums[i, 1] = sg
-        sums[i, 2] = sb
+        sums[i0 + X, 0] = sr
+        sums[i0 + X, 1] = sg
+        sums[i0 + X, 2] = sb
         if use_flags:
-            flags[i] = f
+            flags[i0 + X] = f
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -217,7 +228,21 @@ def row_scale(h, w, s, Y, nx):
     return full, inv_full, inv_edge
 
 
-@njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True)
+def tile_span(lv, l, ty, tx):
+    """Rows Y0..Y1-1 and columns X0..X1-1 of level l inside tile (ty, tx)."""
+    sh = lv.shape[0] - 1 - l
+    return (ty << sh, min(lv[l, LV_NY], (ty + 1) << sh),
+            tx << sh, min(lv[l, LV_NX], (tx + 1) << sh))
+
+
+@njit(nogil=True, cache=True)
+def at_five(hist, i, k, since):
+    """Signal k of region i has exactly FLAG_AT - 1 detections after frame `since`."""
+    return hist[i, k, FLAG_AT - 2] > since and hist[i, k, FLAG_AT - 1] <= since
+
+
+@njit(nogil=True, cache=True)
 def record(i, k, v, t, ext, dirs, hist):
     """A detection of signal k of region i at frame t, value v."""
     for m in range(HIST - 1, 0, -1):
@@ -227,182 +252,210 @@ def record(i, k, v, t, ext, dirs, hist):
     ext[i, k] = v
 
 
-@njit(nogil=True, cache=True, inline="always")
-def track_row(i0, nx, full, inv_full, inv_edge, first, t, sums, ext, dirs, hist, cons,
-              check, thr_l, thr_q):
-    """Feed one row of regions to their detectors. Returns (the latest 5th-newest detection
-    among those that detected, detections of signals that `cons` marks as constrained, when
-    `check`; `cons` is then cleared)."""
-    risk = NEVER
-    crossed = 0
-    for X in range(nx):
-        i = i0 + X
-        c = 0
-        if check:
-            c = cons[i]
-            cons[i] = 0
-        inv = inv_full if X < full else inv_edge
-        lc, q = signals(sums[i, 0] * inv, sums[i, 1] * inv, sums[i, 2] * inv)
-        if first:
-            ext[i, 0] = lc
-            ext[i, 1] = q
-            dirs[i, 0] = 1
-            dirs[i, 1] = 1
-            continue
-        el = ext[i, 0]
-        eq = ext[i, 1]
-        # dir is +1 (watching for a fall from the running maximum) or -1 (a rise from the
-        # minimum): multiplying by it is exact and saves a branch per region
-        sl = np.float32(dirs[i, 0])
-        sq = np.float32(dirs[i, 1])
-        if (el - lc) * sl >= thr_l:
-            record(i, 0, lc, t, ext, dirs, hist)
-            risk = max(risk, hist[i, 0, FLAG_AT - 2])
-            crossed += c & 1
-        else:
-            ext[i, 0] = lc if (lc - el) * sl > 0 else el
-        if (eq - q) * sq >= thr_q:
-            record(i, 1, q, t, ext, dirs, hist)
-            risk = max(risk, hist[i, 1, FLAG_AT - 2])
-            crossed += (c >> 1) & 1
-        else:
-            ext[i, 1] = q if (q - eq) * sq > 0 else eq
-    return risk, crossed
-
-
-@njit(nogil=True, cache=True, parallel=True)
-def measure_track(frame, lut, lv, mode, first, t, since, sums, ext, dirs, hist, band_risk,
-                  pending, cons, crossed, thr_l, thr_q):
-    """Region sums of every level, fed to the detectors, in one pass over the pixels.
-
-    mode 0 (every frame): a band where some region of any level has FLAG_AT - 1 detections
-    in the window (`band_risk[band] > since`) may need limiting: it is only measured and
-    left PENDING. Every other band is tracked here and now; its output is its input.
-    mode 1 (after the limiter): the pending bands, measured again where TOUCHED, are
-    tracked; `crossed[band]` counts constrained signals that still transitioned.
-    `band_risk` keeps, per band, the latest 5th-newest detection of any of its regions.
-    """
-    h, w = frame.shape
-    top = lv.shape[0] - 1
-    b = lv[0, LV_SIZE]
-    for j in prange(band_risk.shape[0]):
-        if mode == 1 and pending[j] == 0:
-            continue
-        measure = mode == 0 or pending[j] == TOUCHED
-        defer = mode == 0 and not first and band_risk[j] > since
-        risk = band_risk[j]
-        n_cross = 0
-        for l in range(top + 1):
-            base = lv[l, LV_BASE]
-            ny = lv[l, LV_NY]
-            nx = lv[l, LV_NX]
-            s = lv[l, LV_SIZE]
-            for Y in range(j << (top - l), min(ny, (j + 1) << (top - l))):
-                if measure:
-                    if l == 0:
-                        sum_blocks(frame, lut, b, Y, sums, base + Y * nx)
-                    else:
-                        pool_row(lv, l, Y, sums, cons, False)
-                if defer:
-                    continue
-                full, inv_full, inv_edge = row_scale(h, w, s, Y, nx)
-                r, c = track_row(base + Y * nx, nx, full, inv_full, inv_edge, first, t, sums,
-                                 ext, dirs, hist, cons, mode == 1, thr_l, thr_q)
-                risk = max(risk, r)
-                n_cross += c
-        band_risk[j] = risk
-        crossed[j] = n_cross
-        pending[j] = PENDING if defer else 0
-
-
-@njit(nogil=True, cache=True, inline="always")
-def count_recent(hist, i, k, since):
-    """Detections of signal k of region i after frame `since` (history is newest first)."""
-    c = 0
-    for m in range(HIST):
-        if hist[i, k, m] > since:
-            c += 1
-        else:
-            break
-    return c
-
-
-@njit(nogil=True, cache=True, parallel=True)
-def classify(l, lv, h, w, since, sums, comp, kf, mixed, ext, dirs, hist, pending, five, cand,
-             cand_row, thr_l, thr_q):
-    """Level l of the pending bands, given what finer levels decided: the composite sums
-    (`comp`: level 0 starts from the input, `kf` = 1; coarser levels pool their children,
-    `mixed` = some block under it is part blended), then per signal: FLAG_AT - 1 detections
-    in the window → a bit in `five`; and if the composite would complete a transition, a
-    candidate (CAND) for the area check. `cand_row[k, Y]` counts them per row."""
-    top = lv.shape[0] - 1
-    base = lv[l, LV_BASE]
-    ny = lv[l, LV_NY]
-    nx = lv[l, LV_NX]
-    s = lv[l, LV_SIZE]
-    for Y in prange(ny):
-        n0 = 0
-        n1 = 0
-        if pending[Y >> (top - l)] != 0:
-            i0 = base + Y * nx
-            if l == 0:
-                for i in range(i0, i0 + nx):
-                    comp[i, 0] = sums[i, 0]
-                    comp[i, 1] = sums[i, 1]
-                    comp[i, 2] = sums[i, 2]
-                    mixed[i] = 0
-                    kf[i] = F1
-            else:
-                pool_row(lv, l, Y, comp, mixed, True)
-            full, inv_full, inv_edge = row_scale(h, w, s, Y, nx)
-            for X in range(nx):
-                i = i0 + X
-                inv = inv_full if X < full else inv_edge
-                lc, q = signals(comp[i, 0] * inv, comp[i, 1] * inv, comp[i, 2] * inv)
-                f = 0
-                if count_recent(hist, i, 0, since) == FLAG_AT - 1:
-                    f |= 1
-                    if would_detect(ext[i, 0], dirs[i, 0], lc, thr_l):
-                        cand[i, 0] = CAND
-                        n0 += 1
-                if count_recent(hist, i, 1, since) == FLAG_AT - 1:
-                    f |= 2
-                    if would_detect(ext[i, 1], dirs[i, 1], q, thr_q):
-                        cand[i, 1] = CAND
-                        n1 += 1
-                five[i] = f
-        cand_row[0, Y] = n0
-        cand_row[1, Y] = n1
+@njit(nogil=True, cache=True)
+def chunk_of(lv, l, Y, tx, ntx):
+    return lv[l, LV_CBASE] + Y * ntx + tx
 
 
 @njit(nogil=True, cache=True)
-def area_check(k, since, hist, cand, rh, rw, limit, integ, over):
-    """Admit or reject signal k's candidates of one level so that no field holds too many
-    flashing regions. `hist` (ny, nx, 2, HIST) and `cand` (ny, nx, 2) are the level's rows.
+def keep_chunk(frame, keep_px, s, Y, x0, x1):
+    """Copy the output pixels of regions x0..x1-1 of row Y (s px per side) for the next
+    frame's limiter: a whole chunk at once, row segment by row segment (pixels kept beyond
+    the regions at risk are the output all the same)."""
+    h, w = frame.shape
+    for y in range(Y * s, min(h, Y * s + s)):
+        keep_px[y, x0 * s:min(w, x1 * s)] = frame[y, x0 * s:min(w, x1 * s)]
 
-    Flashing = already FLAG_AT detections in the window, or a candidate about to get its
-    FLAG_AT-th. With all candidates counted as flashing, every field rectangle (rh x rw
-    regions, region-aligned: it covers any pixel-aligned 10° field) holding more than
-    `limit` is "over"; candidates inside any over rectangle are rejected, the rest admitted.
-    Admitted regions only lie in rectangles that stay within the limit, and a rectangle
-    without admitted regions gains no flashing region, so the limit holds after every frame.
-    """
-    ny = cand.shape[0]
-    nx = cand.shape[1]
+
+@njit(nogil=True, cache=True)
+def at_risk_next(hist, i, since_next):
+    """Region i may be limited in the next frame (FLAG_AT - 1 detections will still be in
+    its window): the limiter would blend it toward this frame's output."""
+    return hist[i, 0, FLAG_AT - 2] > since_next or hist[i, 1, FLAG_AT - 2] > since_next
+
+
+@njit(nogil=True, cache=True)
+def track_span(frame, keep_px, lv, l, Y, tx0, tx1, tiles_row, careful, first, t, since, stamp,
+               sums, ext_old, ext, dirs, hist, chunk_risk, chunk_mask, cons, cand, ncand,
+               fmap, thr_l, thr_q):
+    """Feed the regions of row Y of level l in tiles tx0..tx1-1 to their detectors (extremes
+    read from `ext_old`, written to `ext`); refresh each chunk's mask and risk, mark `fmap`
+    (flashing or candidate, for the area check), and keep in `keep_px` the pixels of the
+    regions at risk next frame.
+
+    Every frame (not `careful`): a signal with FLAG_AT - 1 detections in the window that
+    would complete another transition is a candidate (CAND in `cand`, counted in
+    ncand[l, k], its tile PENDING in `tiles_row`) and is left alone for the area check;
+    every detection stamps its history record with `stamp` and what it drops, so that
+    `settle` can undo the frame in a tile the limiter takes over. With `careful` (a
+    limited tile's true output, `ext_old` is `ext`), returns the detections of signals
+    `cons` marks as constrained (should be none) and clears `cons`.
+
+    One call per row, its chunk loop written out: a call per chunk, with this many array
+    arguments, would cost more than the work."""
+    h, w = frame.shape
+    nx = lv[l, LV_NX]
+    s = lv[l, LV_SIZE]
+    sh = lv.shape[0] - 1 - l
+    side = 1 << sh
+    i0 = lv[l, LV_BASE] + Y * nx
+    c0 = lv[l, LV_CBASE] + Y * tiles_row.shape[0]
+    full, inv_full, inv_edge = row_scale(h, w, s, Y, nx)
+    crossed = 0
+    for tx in range(tx0, tx1):
+        c = c0 + tx
+        old = chunk_mask[c]     # exact for the last frame: a superset for this one
+        mask = 0
+        risk = NEVER
+        keep = False
+        x0 = tx << sh
+        x1 = min(nx, x0 + side)
+        for X in range(x0, x1):
+            i = i0 + X
+            inv = inv_full if X < full else inv_edge
+            lc, q = signals(sums[i, 0] * inv, sums[i, 1] * inv, sums[i, 2] * inv)
+            if first:
+                ext[i, 0] = lc
+                ext[i, 1] = q
+                dirs[i, 0] = 1
+                dirs[i, 1] = 1
+                continue
+            flags = 0
+            if careful:
+                flags = cons[i]
+                cons[i] = 0
+            bit = 1 << (X - x0)
+            five0 = False
+            five1 = False
+            if old & bit and not careful:
+                five0 = at_five(hist, i, 0, since)
+                five1 = at_five(hist, i, 1, since)
+            # the detectors, written out (this loop is the guard's hottest): dir is +1
+            # (watching for a fall from the running maximum) or -1 (a rise from the
+            # minimum); multiplying by it is exact and saves a branch
+            r = NEVER
+            el = ext_old[i, 0]
+            sl = np.float32(dirs[i, 0])
+            if (el - lc) * sl >= thr_l:
+                if five0:
+                    cand[i, 0] = CAND
+                    ncand[l, 0] += 1
+                    tiles_row[tx] = PENDING
+                    ext[i, 0] = el
+                else:
+                    if not careful:
+                        hist[i, 0, H_DROP] = hist[i, 0, HIST - 1]
+                        hist[i, 0, H_STAMP] = stamp
+                    record(i, 0, lc, t, ext, dirs, hist)
+                    r = hist[i, 0, FLAG_AT - 2]
+                    crossed += flags & 1
+            else:
+                ext[i, 0] = lc if (lc - el) * sl > 0 else el
+            eq = ext_old[i, 1]
+            sq = np.float32(dirs[i, 1])
+            if (eq - q) * sq >= thr_q:
+                if five1:
+                    cand[i, 1] = CAND
+                    ncand[l, 1] += 1
+                    tiles_row[tx] = PENDING
+                    ext[i, 1] = eq
+                else:
+                    if not careful:
+                        hist[i, 1, H_DROP] = hist[i, 1, HIST - 1]
+                        hist[i, 1, H_STAMP] = stamp
+                    record(i, 1, q, t, ext, dirs, hist)
+                    r = max(r, hist[i, 1, FLAG_AT - 2])
+                    crossed += (flags >> 1) & 1
+            else:
+                ext[i, 1] = q if (q - eq) * sq > 0 else eq
+            if r > since or old & bit:
+                # `fmap` is non-zero only under flagged regions: only these need writing
+                f0 = 0
+                f1 = 0
+                r5 = max(hist[i, 0, FLAG_AT - 2], hist[i, 1, FLAG_AT - 2])
+                if r5 > since:
+                    mask |= bit
+                    risk = max(risk, r5)
+                    if hist[i, 0, FLAG_AT - 1] > since or cand[i, 0] == CAND:
+                        f0 = 1
+                    if hist[i, 1, FLAG_AT - 1] > since or cand[i, 1] == CAND:
+                        f1 = 1
+                    if r5 > since + 1:
+                        keep = True
+                fmap[0, i] = f0
+                fmap[1, i] = f1
+        chunk_mask[c] = mask
+        chunk_risk[c] = risk
+        if keep:
+            keep_chunk(frame, keep_px, s, Y, x0, x1)
+    return crossed
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def measure_track(frame, keep_px, lut, lv, first, t, since, stamp, sums, ext_old, ext, dirs,
+                  hist, chunk_risk, chunk_mask, tiles, cand, cons, ncand, fmap, thr_l,
+                  thr_q):
+    """Every frame: region sums of every level, in one pass over the pixels, then every
+    region's detectors (`track_span`), which leave candidates for the area check. Rows are
+    walked whole, band by band (a band: a row of tiles): memory streams, and a band stays
+    in cache between the steps. `ncand[band, level, k]` counts the candidates."""
+    top = lv.shape[0] - 1
+    b = lv[0, LV_SIZE]
+    ntx = tiles.shape[1]
+    for j in prange(tiles.shape[0]):
+        tiles[j, :] = 0
+        ncand[j, :, :] = 0
+        for l in range(top + 1):
+            ny = lv[l, LV_NY]
+            nx = lv[l, LV_NX]
+            for Y in range(j << (top - l), min(ny, (j + 1) << (top - l))):
+                if l == 0:
+                    sum_blocks(frame, lut, b, Y, 0, nx, sums, lv[l, LV_BASE] + Y * nx)
+                else:
+                    pool_row(lv, l, Y, 0, nx, sums, cons, False)
+                track_span(frame, keep_px, lv, l, Y, 0, ntx, tiles[j], False, first, t, since,
+                           stamp, sums, ext_old, ext, dirs, hist, chunk_risk, chunk_mask,
+                           cons, cand, ncand[j], fmap, thr_l, thr_q)
+
+
+COLUMN_BLOCK = 64     # columns per parallel task when summing down the columns
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def _sum_down(a, rows, cols):
+    """a[y, x] += a[y - 1, x] for y = 1..rows-1, x < cols: column prefix sums, in parallel
+    over blocks of columns (integers: exact in any order)."""
+    for cb in prange(-(-cols // COLUMN_BLOCK)):
+        x0 = cb * COLUMN_BLOCK
+        x1 = min(cols, x0 + COLUMN_BLOCK)
+        for y in range(1, rows):
+            for x in range(x0, x1):
+                a[y, x] += a[y - 1, x]
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def _row_sums(fmap, integ):
+    """integ[y + 1, x + 1] = fmap[y, 0..x] summed; row 0 and column 0 are zero."""
+    ny, nx = fmap.shape
     for x in range(nx + 1):
         integ[0, x] = 0
-    for y in range(ny):
+    for y in prange(ny):
         integ[y + 1, 0] = 0
         run = 0
         for x in range(nx):
-            if hist[y, x, k, FLAG_AT - 1] > since or cand[y, x, k] == CAND:
-                run += 1
-            integ[y + 1, x + 1] = integ[y, x + 1] + run
-    pny = ny - rh + 1
-    pnx = nx - rw + 1
+            run += fmap[y, x]
+            integ[y + 1, x + 1] = run
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def _over_rows(integ, rh, rw, limit, over):
+    """over[py + 1, px + 1] = rectangles (rh x rw regions, top-left at (py, 0..px)) holding
+    more than `limit`, counted along the row."""
+    pny = over.shape[0] - 1
+    pnx = over.shape[1] - 1
     for px in range(pnx + 1):
         over[0, px] = 0
-    for py in range(pny):
+    for py in prange(pny):
         over[py + 1, 0] = 0
         run = 0
         for px in range(pnx):
@@ -410,8 +463,19 @@ def area_check(k, since, hist, cand, rh, rw, limit, integ, over):
                  - integ[py + rh, px] + integ[py, px])
             if n > limit:
                 run += 1
-            over[py + 1, px + 1] = over[py, px + 1] + run
-    for y in range(ny):
+            over[py + 1, px + 1] = run
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def _judge(k, cand, rh, rw, over, rejected):
+    """ADMIT or REJECT every candidate of signal k; `rejected[y]`: rejections in row y."""
+    ny = cand.shape[0]
+    nx = cand.shape[1]
+    pny = over.shape[0] - 1
+    pnx = over.shape[1] - 1
+    for yy in prange(ny):
+        y = np.int64(yy)        # a prange index may be unsigned: keep the arithmetic signed
+        n_rej = 0
         for x in range(nx):
             if cand[y, x, k] != CAND:
                 continue
@@ -421,7 +485,161 @@ def area_check(k, since, hist, cand, rh, rw, limit, integ, over):
             px1 = min(pnx - 1, x)
             n_over = (over[py1 + 1, px1 + 1] - over[py0, px1 + 1]
                       - over[py1 + 1, px0] + over[py0, px0])
-            cand[y, x, k] = REJECT if n_over > 0 else ADMIT
+            if n_over > 0:
+                cand[y, x, k] = REJECT
+                n_rej += 1
+            else:
+                cand[y, x, k] = ADMIT
+        rejected[y] = n_rej
+
+
+@njit(nogil=True, cache=True)
+def area_check(k, fmap, cand, rh, rw, limit, integ, over, tiles, shift, rejected):
+    """Admit or reject signal k's candidates of one level so that no field holds too many
+    flashing regions. `fmap` (ny, nx): flashing or candidate (marked by `track_span` and
+    `classify`); `cand` (ny, nx, 2): the level's rows of the candidate map. A rejection
+    marks its tile CAREFUL in `tiles` (a tile is 2**shift regions of this level per side).
+    `integ`, `over`, `rejected` (ny): scratch.
+
+    With all candidates counted as flashing, every field rectangle (rh x rw regions,
+    region-aligned: it covers any pixel-aligned 10° field) holding more than `limit` is
+    "over"; candidates inside any over rectangle are rejected, the rest admitted. Admitted
+    regions only lie in rectangles that stay within the limit, and a rectangle without
+    admitted regions gains no flashing region, so the limit holds after every frame.
+    Summed-area tables, of the map and of the over rectangles, answer each in O(1).
+    """
+    ny = cand.shape[0]
+    nx = cand.shape[1]
+    _row_sums(fmap, integ)
+    _sum_down(integ, ny + 1, nx + 1)
+    _over_rows(integ, rh, rw, limit, over)
+    _sum_down(over, over.shape[0], over.shape[1])
+    _judge(k, cand, rh, rw, over, rejected)
+    for y in range(ny):
+        if rejected[y] == 0:
+            continue
+        for x in range(nx):
+            if cand[y, x, k] == REJECT:
+                tiles[y >> shift, x >> shift] = CAREFUL
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def settle(frame, keep_px, lv, t, since, stamp, sums, ext_old, ext, dirs, hist, chunk_risk,
+           chunk_mask, tiles, cand, careful, thr_l, thr_q):
+    """After the area check. A PENDING tile whose candidates were all admitted: record them
+    (its output is its input) and keep their pixels if at risk next frame. A CAREFUL one:
+    undo what `track_span` did to its detectors this frame, and list it in `careful`
+    (m, 2) for the limiter. Candidate marks are cleared. Returns the number listed."""
+    h, w = frame.shape
+    top = lv.shape[0] - 1
+    nty = tiles.shape[0]
+    ntx = tiles.shape[1]
+    for j in prange(nty):
+        for tx in range(ntx):
+            st = tiles[j, tx]
+            if st == 0:
+                continue
+            for l in range(top + 1):
+                base = lv[l, LV_BASE]
+                nx = lv[l, LV_NX]
+                s = lv[l, LV_SIZE]
+                Y0, Y1, X0, X1 = tile_span(lv, l, j, tx)
+                for Y in range(Y0, Y1):
+                    c = chunk_of(lv, l, Y, tx, ntx)
+                    if st == CAREFUL:
+                        for i in range(base + Y * nx + X0, base + Y * nx + X1):
+                            ext[i, 0] = ext_old[i, 0]
+                            ext[i, 1] = ext_old[i, 1]
+                            for k in range(2):
+                                if hist[i, k, H_STAMP] == stamp:
+                                    for m in range(HIST - 1):
+                                        hist[i, k, m] = hist[i, k, m + 1]
+                                    hist[i, k, HIST - 1] = hist[i, k, H_DROP]
+                                    dirs[i, k] = -dirs[i, k]
+                            cand[i, 0] = 0
+                            cand[i, 1] = 0
+                        continue
+                    # candidates are flagged in their chunk's mask
+                    mask = chunk_mask[c]
+                    risk = chunk_risk[c]
+                    keep = False
+                    full, inv_full, inv_edge = row_scale(h, w, s, Y, nx)
+                    for X in range(X0, X1):
+                        i = base + Y * nx + X
+                        if not ((mask >> (X - X0)) & 1 and (cand[i, 0] or cand[i, 1])):
+                            continue
+                        inv = inv_full if X < full else inv_edge
+                        lc, q = signals(sums[i, 0] * inv, sums[i, 1] * inv, sums[i, 2] * inv)
+                        if cand[i, 0] == ADMIT:
+                            record(i, 0, lc, t, ext, dirs, hist)
+                            risk = max(risk, hist[i, 0, FLAG_AT - 2])
+                        if cand[i, 1] == ADMIT:
+                            record(i, 1, q, t, ext, dirs, hist)
+                            risk = max(risk, hist[i, 1, FLAG_AT - 2])
+                        cand[i, 0] = 0
+                        cand[i, 1] = 0
+                        keep |= at_risk_next(hist, i, since + 1)
+                    chunk_risk[c] = risk
+                    if keep:
+                        keep_chunk(frame, keep_px, s, Y, X0, X1)
+            if st == PENDING:
+                tiles[j, tx] = 0
+    m = 0
+    for j in range(nty):
+        for tx in range(ntx):
+            if tiles[j, tx] == CAREFUL:
+                careful[m, 0] = j
+                careful[m, 1] = tx
+                m += 1
+    return m
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def classify(l, lv, h, w, since, careful, m, sums, comp, kf, mixed, ext, dirs, hist, five,
+             cand, ncand, fmap, thr_l, thr_q):
+    """Level l of the careful tiles, given what finer levels decided: the composite sums
+    (`comp`: level 0 starts from the input with `kf` = 1; coarser levels pool their
+    children, `mixed` = some block under it is part blended), then per signal: FLAG_AT - 1
+    detections in the window → a bit in `five`; if the composite would complete another
+    transition, a candidate (CAND), marked in `fmap`. `ncand[n, k]` counts them per listed
+    tile."""
+    base = lv[l, LV_BASE]
+    nx = lv[l, LV_NX]
+    s = lv[l, LV_SIZE]
+    for n in prange(m):
+        n0 = 0
+        n1 = 0
+        Y0, Y1, X0, X1 = tile_span(lv, l, careful[n, 0], careful[n, 1])
+        for Y in range(Y0, Y1):
+            full, inv_full, inv_edge = row_scale(h, w, s, Y, nx)
+            if l > 0:
+                pool_row(lv, l, Y, X0, X1, comp, mixed, True)
+            for X in range(X0, X1):
+                i = base + Y * nx + X
+                if l == 0:
+                    comp[i, 0] = sums[i, 0]
+                    comp[i, 1] = sums[i, 1]
+                    comp[i, 2] = sums[i, 2]
+                    mixed[i] = 0
+                    kf[i] = F1
+                inv = inv_full if X < full else inv_edge
+                lc, q = signals(comp[i, 0] * inv, comp[i, 1] * inv, comp[i, 2] * inv)
+                f = 0
+                if at_five(hist, i, 0, since):
+                    f |= 1
+                    if would_detect(ext[i, 0], dirs[i, 0], lc, thr_l):
+                        cand[i, 0] = CAND
+                        n0 += 1
+                if at_five(hist, i, 1, since):
+                    f |= 2
+                    if would_detect(ext[i, 1], dirs[i, 1], q, thr_q):
+                        cand[i, 1] = CAND
+                        n1 += 1
+                five[i] = f
+                for k in range(2):
+                    fmap[k, i] = 1 if hist[i, k, FLAG_AT - 1] > since or cand[i, k] == CAND else 0
+        ncand[n, 0] = n0
+        ncand[n, 1] = n1
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -441,7 +659,7 @@ def _bounds(e, d, thr, margin, top):
     return lo, hi
 
 
-@njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True)
 def band_of(i, cons, ext, dirs, thr_l, thr_q, m):
     """(lo_l, hi_l, lo_d, hi_d): the luminance and R - G - B a region's constrained signals
     may take, `m` (luminance, red value) inside the edges of the no-transition band."""
@@ -475,10 +693,10 @@ def _alpha(v_in, v_t, lo, hi):
     return a
 
 
-@njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True)
 def passes(i, cons, is_mixed, comp, inv, ext, dirs, thr_l, thr_q, m):
     """Will the region's constrained signals stay without a transition? A region whose
-    blocks are all untouched or all copied is measured exactly as its composite: the
+    blocks are all untouched or all copied measures exactly as its composite: the
     detectors' own test decides. A part-blended one must keep `m` away from the edges,
     more than the 8-bit rounding of the blend can move it."""
     r = comp[i, 0] * inv
@@ -495,11 +713,11 @@ def passes(i, cons, is_mixed, comp, inv, ext, dirs, thr_l, thr_q, m):
     return _in_band(LR * r + LG * g + LB * bl, r - g - bl, lo_l, hi_l, lo_d, hi_d)
 
 
-@njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True)
 def hold_factor(i, cons, is_mixed, comp, psums, inv, ext, dirs, thr_l, thr_q, m_chk, m_aim):
     """How far to blend a region toward its previous output: 0 (it passes as it is), 1
     (copy the previous output: exact, and inside the band by construction) or the least
-    fraction that brings it `m_aim` inside the band (linear in the mean colour: exact)."""
+    fraction that brings it `m_aim` inside the band (linear in the mean colour)."""
     if passes(i, cons, is_mixed, comp, inv, ext, dirs, thr_l, thr_q, m_chk):
         return F0
     lo_l, hi_l, lo_d, hi_d = band_of(i, cons, ext, dirs, thr_l, thr_q, m_aim)
@@ -518,7 +736,7 @@ def hold_factor(i, cons, is_mixed, comp, psums, inv, ext, dirs, thr_l, thr_q, m_
     return min(F1, beta)
 
 
-@njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True)
 def scale_blocks(lv, l, Y, X, keep, kf):
     """Multiply the input share `kf` of every level-0 block under region (Y, X) of level l."""
     span = lv[l, LV_SPAN]
@@ -530,22 +748,21 @@ def scale_blocks(lv, l, Y, X, keep, kf):
 
 
 @njit(nogil=True, cache=True, parallel=True)
-def hold(l, lv, h, w, comp, psums, kf, mixed, ext, dirs, pending, five, cand, cons, row_held,
+def hold(l, lv, h, w, careful, m, comp, psums, kf, mixed, ext, dirs, five, cand, cons, held,
          thr_l, thr_q, m_chk, m_aim):
-    """Level l of the pending bands, after its area check: every signal with FLAG_AT - 1
+    """Level l of the careful tiles, after its area check: every signal with FLAG_AT - 1
     detections that was not admitted is constrained (`cons`); a region whose constrained
     signals would transition is blended toward its previous output (`kf` of its blocks
-    scaled; its composite follows). `row_held[Y]` counts the regions blended per row."""
-    top = lv.shape[0] - 1
+    scaled; its composite follows). `held[n]` counts the regions blended per listed tile."""
     base = lv[l, LV_BASE]
-    ny = lv[l, LV_NY]
     nx = lv[l, LV_NX]
     s = lv[l, LV_SIZE]
-    for Y in prange(ny):
-        n = 0
-        if pending[Y >> (top - l)] != 0:
+    for n in prange(m):
+        count = 0
+        Y0, Y1, X0, X1 = tile_span(lv, l, careful[n, 0], careful[n, 1])
+        for Y in range(Y0, Y1):
             full, inv_full, inv_edge = row_scale(h, w, s, Y, nx)
-            for X in range(nx):
+            for X in range(X0, X1):
                 i = base + Y * nx + X
                 f = five[i]
                 if f == 0:
@@ -566,7 +783,7 @@ def hold(l, lv, h, w, comp, psums, kf, mixed, ext, dirs, pending, five, cand, co
                                    thr_q, m_chk, m_aim)
                 if beta <= F0:
                     continue
-                n += 1
+                count += 1
                 keep = F1 - beta
                 scale_blocks(lv, l, Y, X, keep, kf)
                 if beta >= F1:
@@ -579,29 +796,31 @@ def hold(l, lv, h, w, comp, psums, kf, mixed, ext, dirs, pending, five, cand, co
                     comp[i, 1] = keep * comp[i, 1] + beta * psums[i, 1]
                     comp[i, 2] = keep * comp[i, 2] + beta * psums[i, 2]
                     mixed[i] = 1
-        row_held[Y] = n
+        held[n] = count
 
 
 @njit(nogil=True, cache=True, parallel=True)
-def verify(l, lv, h, w, sums, psums, comp, kf, mixed, ext, dirs, pending, cons, row_frozen,
+def verify(l, lv, h, w, careful, m, sums, psums, comp, kf, mixed, ext, dirs, cons, frozen,
            thr_l, thr_q, m_chk):
-    """Level l of the pending bands, with the blends of every level decided: the composite
+    """Level l of the careful tiles, with the blends of every level decided: the composite
     again, exactly as the blended output will measure before rounding (level 0 from `kf`,
     coarser levels pooled); a constrained region that no longer passes (a coarser blend
     drew it toward a previous output near an edge, or a finer copy moved it) becomes an
     exact copy of its previous output. Run from level 0 up, so a copy only changes the
-    levels still to check. `row_frozen[Y]` counts them per row."""
-    top = lv.shape[0] - 1
+    levels still to check. `frozen[n]` counts them per listed tile."""
     base = lv[l, LV_BASE]
-    ny = lv[l, LV_NY]
     nx = lv[l, LV_NX]
     s = lv[l, LV_SIZE]
-    for Y in prange(ny):
-        n = 0
-        if pending[Y >> (top - l)] != 0:
-            i0 = base + Y * nx
-            if l == 0:
-                for i in range(i0, i0 + nx):
+    for n in prange(m):
+        count = 0
+        Y0, Y1, X0, X1 = tile_span(lv, l, careful[n, 0], careful[n, 1])
+        for Y in range(Y0, Y1):
+            full, inv_full, inv_edge = row_scale(h, w, s, Y, nx)
+            if l > 0:
+                pool_row(lv, l, Y, X0, X1, comp, mixed, True)
+            for X in range(X0, X1):
+                i = base + Y * nx + X
+                if l == 0:
                     a = kf[i]
                     if a >= F1:
                         comp[i, 0] = sums[i, 0]
@@ -617,27 +836,22 @@ def verify(l, lv, h, w, sums, psums, comp, kf, mixed, ext, dirs, pending, cons, 
                         comp[i, 1] = a * sums[i, 1] + rest * psums[i, 1]
                         comp[i, 2] = a * sums[i, 2] + rest * psums[i, 2]
                     mixed[i] = 1 if F0 < a < F1 else 0
-            else:
-                pool_row(lv, l, Y, comp, mixed, True)
-            full, inv_full, inv_edge = row_scale(h, w, s, Y, nx)
-            for X in range(nx):
-                i = i0 + X
                 c = cons[i]
                 if c == 0:
                     continue
                 inv = inv_full if X < full else inv_edge
                 if passes(i, c, mixed[i] != 0, comp, inv, ext, dirs, thr_l, thr_q, m_chk):
                     continue
-                n += 1
+                count += 1
                 scale_blocks(lv, l, Y, X, F0, kf)
                 comp[i, 0] = psums[i, 0]
                 comp[i, 1] = psums[i, 1]
                 comp[i, 2] = psums[i, 2]
                 mixed[i] = 0
-        row_frozen[Y] = n
+        frozen[n] = count
 
 
-@njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True)
 def encode(v, enc):
     """Linear value → the sRGB byte nearest in linear light (`enc` samples it finely)."""
     if v <= 0.0:
@@ -647,69 +861,100 @@ def encode(v, enc):
     return enc[int(v * np.float32(ENC_SIZE - 1) + np.float32(0.5))]
 
 
-@njit(nogil=True, cache=True, parallel=True)
-def apply_limits(frame, prev_px, lut, enc, lv, kf, pending, band_blocks):
-    """Every level-0 block of the pending bands with `kf` < 1 becomes, pixel by pixel in
-    linear light, kf * input + (1 - kf) * previous output (kf = 0: the previous pixels,
-    exactly); alpha is kept. Bands with changed pixels become TOUCHED; `band_blocks[band]`
-    counts the blocks changed."""
+@njit(nogil=True, cache=True)
+def blend_tile(frame, prev_px, lut, enc, lv, ty, tx, kf):
+    """Every level-0 block of the tile with `kf` < 1 becomes, pixel by pixel in linear
+    light, kf * input + (1 - kf) * previous output (kf = 0: the previous pixels, exactly);
+    alpha is kept. Returns the number of blocks changed."""
     h, w = frame.shape
-    top = lv.shape[0] - 1
     b = lv[0, LV_SIZE]
-    ny0 = lv[0, LV_NY]
     nx0 = lv[0, LV_NX]
     alpha = np.uint32(0xFF000000)
     colour = np.uint32(0x00FFFFFF)
-    for j in prange(pending.shape[0]):
-        band_blocks[j] = 0
-        if pending[j] == 0:
-            continue
-        n = 0
-        for by in range(j << top, min(ny0, (j + 1) << top)):
-            y0 = by * b
-            y1 = min(h, y0 + b)
-            for bx in range(nx0):
-                a = kf[by * nx0 + bx]
-                if a >= F1:
-                    continue
-                n += 1
-                x0 = bx * b
-                x1 = min(w, x0 + b)
-                if a <= F0:
-                    for y in range(y0, y1):
-                        for x in range(x0, x1):
-                            frame[y, x] = (frame[y, x] & alpha) | (prev_px[y, x] & colour)
-                    continue
-                rest = F1 - a
-                # flat areas (most flashes) repeat a pixel pair: blend it once
-                last_p = np.uint32(0)
-                last_q = np.uint32(0)
-                last_out = np.uint32(0)
-                memo = False
+    n = 0
+    Y0, Y1, X0, X1 = tile_span(lv, 0, ty, tx)
+    for by in range(Y0, Y1):
+        y0 = by * b
+        y1 = min(h, y0 + b)
+        for bx in range(X0, X1):
+            a = kf[by * nx0 + bx]
+            if a >= F1:
+                continue
+            n += 1
+            x0 = bx * b
+            x1 = min(w, x0 + b)
+            if a <= F0:
                 for y in range(y0, y1):
                     for x in range(x0, x1):
-                        p = frame[y, x]
-                        q = prev_px[y, x]
-                        if not (memo and p == last_p and q == last_q):
-                            er = encode(a * lut[(p >> 16) & 255] + rest * lut[(q >> 16) & 255], enc)
-                            eg = encode(a * lut[(p >> 8) & 255] + rest * lut[(q >> 8) & 255], enc)
-                            eb = encode(a * lut[p & 255] + rest * lut[q & 255], enc)
-                            last_out = (p & alpha) | np.uint32((int(er) << 16) | (int(eg) << 8) | int(eb))
-                            last_p = p
-                            last_q = q
-                            memo = True
-                        frame[y, x] = last_out
-        band_blocks[j] = n
-        if n > 0:
-            pending[j] = TOUCHED
+                        frame[y, x] = (frame[y, x] & alpha) | (prev_px[y, x] & colour)
+                continue
+            rest = F1 - a
+            # flat areas (most flashes) repeat a pixel pair: blend it once
+            last_p = np.uint32(0)
+            last_q = np.uint32(0)
+            last_out = np.uint32(0)
+            memo = False
+            for y in range(y0, y1):
+                for x in range(x0, x1):
+                    p = frame[y, x]
+                    q = prev_px[y, x]
+                    if not (memo and p == last_p and q == last_q):
+                        er = encode(a * lut[(p >> 16) & 255] + rest * lut[(q >> 16) & 255], enc)
+                        eg = encode(a * lut[(p >> 8) & 255] + rest * lut[(q >> 8) & 255], enc)
+                        eb = encode(a * lut[p & 255] + rest * lut[q & 255], enc)
+                        rgb = (int(er) << 16) | (int(eg) << 8) | int(eb)
+                        last_out = (p & alpha) | np.uint32(rgb)
+                        last_p = p
+                        last_q = q
+                        memo = True
+                    frame[y, x] = last_out
+    return n
 
 
 @njit(nogil=True, cache=True, parallel=True)
-def store_prev(frame, prev_px, lv, band_risk, since_next):
-    """Keep the output pixels of the bands the next frame may have to limit."""
-    h = frame.shape[0]
-    rows = lv[0, LV_SIZE] * lv[lv.shape[0] - 1, LV_SPAN]
-    for j in prange(band_risk.shape[0]):
-        if band_risk[j] > since_next:
-            for y in range(j * rows, min(h, (j + 1) * rows)):
-                prev_px[y, :] = frame[y, :]
+def prev_sums(prev_px, lut, lv, careful, m, psums, scratch):
+    """Sums of the previous output over the regions of the careful tiles, measured as the
+    previous frame measured them (so they are bit-identical where its pixels were kept:
+    under every region that can be held)."""
+    top = lv.shape[0] - 1
+    b = lv[0, LV_SIZE]
+    for n in prange(m):
+        ty = careful[n, 0]
+        tx = careful[n, 1]
+        for l in range(top + 1):
+            Y0, Y1, X0, X1 = tile_span(lv, l, ty, tx)
+            for Y in range(Y0, Y1):
+                if l == 0:
+                    sum_blocks(prev_px, lut, b, Y, X0, X1, psums, Y * lv[0, LV_NX])
+                else:
+                    pool_row(lv, l, Y, X0, X1, psums, scratch, False)
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def finish(frame, prev_px, keep_px, lut, enc, lv, t, since, careful, m, kf, sums, ext, dirs,
+           hist, chunk_risk, chunk_mask, cons, cand, ncand, fmap, tiles, changed, crossed, thr_l,
+           thr_q):
+    """The careful tiles: blend toward `prev_px`, measure the true output again, feed it to
+    the detectors of every level (`crossed[n]`: constrained signals that still transitioned,
+    should be 0), and keep what the next frame may need. `changed[n]`: blocks changed."""
+    top = lv.shape[0] - 1
+    b = lv[0, LV_SIZE]
+    for n in prange(m):
+        ty = careful[n, 0]
+        tx = careful[n, 1]
+        changed[n] = blend_tile(frame, prev_px, lut, enc, lv, ty, tx, kf)
+        count = 0
+        for l in range(top + 1):
+            Y0, Y1, X0, X1 = tile_span(lv, l, ty, tx)
+            for Y in range(Y0, Y1):
+                if changed[n] > 0:
+                    if l == 0:
+                        sum_blocks(frame, lut, b, Y, X0, X1, sums, Y * lv[0, LV_NX])
+                    else:
+                        pool_row(lv, l, Y, X0, X1, sums, cons, False)
+                count += track_span(frame, keep_px, lv, l, Y, tx, tx + 1, tiles[ty], True, False,
+                                    t, since, 0, sums, ext, ext, dirs, hist, chunk_risk,
+                                    chunk_mask, cons, cand, ncand[ty], fmap,
+                                    thr_l, thr_q)
+        crossed[n] = count
+        tiles[ty, tx] = 0

@@ -1,17 +1,112 @@
 """Plain NumPy twins of the flash-guard kernels (`flash_kernels.py`): the test oracle.
 
-Same signatures, same float32 arithmetic in the same order, so a guard built with
-`FlashGuard(..., kernels=reference)` produces bit-identical frames. Slow; never used live.
+Same signatures, same float32 arithmetic in the same order per value, so a guard built with
+`FlashGuard(..., kernels=reference)` produces bit-identical frames and state. Vectorized
+over regions where the kernels' order does not matter (regions of one level are independent
+of each other); slow all the same, never used live.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .flash_kernels import (ADMIT, CAND, ENC_SIZE, FLAG_AT, HIST, INF, L_CLAMP, LB, LG, LIMITED,
-                            LR, Q_SCALE, REJECT)
+from .flash_kernels import (ADMIT, CAND, CAREFUL, ENC_SIZE, FLAG_AT, H_DROP, H_STAMP, HIST, INF,
+                            L_CLAMP, LB, LG, LR, LV_BASE, LV_CBASE, LV_NX, LV_NY, LV_SIZE,
+                            LV_SPAN, NEVER, PENDING, Q_SCALE, REJECT)
+
+H5 = FLAG_AT - 2      # the 5th and 6th newest detections in a history record
+H6 = FLAG_AT - 1
 
 F0 = np.float32(0.0)
 F1 = np.float32(1.0)
+
+
+# --- geometry of the regions ---------------------------------------------------------------
+def level_slices(lv):
+    return [(int(r[LV_BASE]), int(r[LV_NY]), int(r[LV_NX])) for r in lv]
+
+
+def region_inv(lv, h, w):
+    """1 / pixel count of every region, computed as the kernels do (per row: whole / last)."""
+    out = []
+    for r in lv:
+        ny, nx, s = int(r[LV_NY]), int(r[LV_NX]), int(r[LV_SIZE])
+        full = w // s
+        inv = np.empty((ny, nx), np.float32)
+        for y in range(ny):
+            rows = min(h, (y + 1) * s) - y * s
+            inv[y, :] = F1 / np.float32(rows * s)
+            if full < nx:
+                inv[y, full:] = F1 / np.float32(rows * (w - full * s))
+        out.append(inv.ravel())
+    return np.concatenate(out)
+
+
+def region_tiles(lv):
+    """(ty, tx) of the tile holding every region, and its level."""
+    top = len(lv) - 1
+    ty, tx, lev = [], [], []
+    for l, (base, ny, nx) in enumerate(level_slices(lv)):
+        yy, xx = np.mgrid[0:ny, 0:nx]
+        ty.append((yy >> (top - l)).ravel())
+        tx.append((xx >> (top - l)).ravel())
+        lev.append(np.full(ny * nx, l))
+    return np.concatenate(ty), np.concatenate(tx), np.concatenate(lev)
+
+
+def region_chunks(lv):
+    """The `chunk_risk` entry of every region, and its bit in `chunk_mask`."""
+    top = len(lv) - 1
+    ntx = int(lv[top, LV_NX])
+    out, bits = [], []
+    for l, (base, ny, nx) in enumerate(level_slices(lv)):
+        yy, xx = np.mgrid[0:ny, 0:nx]
+        out.append((int(lv[l, LV_CBASE]) + yy * ntx + (xx >> (top - l))).ravel())
+        bits.append((xx - ((xx >> (top - l)) << (top - l))).ravel())
+    return np.concatenate(out), np.concatenate(bits)
+
+
+def in_tiles(lv, tiles_mask):
+    """Regions whose tile is set in `tiles_mask` (nty, ntx)."""
+    ty, tx, _ = region_tiles(lv)
+    return tiles_mask[ty, tx]
+
+
+# --- measuring -----------------------------------------------------------------------------
+def block_sums(frame, lut, b, ny, nx):
+    """Per-block sums of linear R, G, B (ny * nx, 3), pixel by pixel in row order from zero."""
+    h, w = frame.shape
+    pad = np.zeros((3, ny * b, nx * b), np.float32)
+    for c, shift in enumerate((16, 8, 0)):
+        pad[c, :h, :w] = lut[(frame >> np.uint32(shift)) & np.uint32(255)]
+    out = np.zeros((3, ny, nx), np.float32)
+    for dy in range(b):
+        for dx in range(b):
+            out += pad[:, dy::b, dx::b]
+    return out.reshape(3, -1).T
+
+
+def pool(lv, l, arr, flags=None):
+    """Level l's values from level l - 1's: children added TL, TR, BL, BR (absent ones are
+    zeros: adding 0 changes no sum); flags ORed."""
+    (cb, cny, cnx), (base, ny, nx) = level_slices(lv)[l - 1], level_slices(lv)[l]
+    child = np.zeros((2 * ny, 2 * nx, 3), np.float32)
+    child[:cny, :cnx] = arr[cb:cb + cny * cnx].reshape(cny, cnx, 3)
+    s = child[0::2, 0::2] + child[0::2, 1::2]
+    s = s + child[1::2, 0::2]
+    s = s + child[1::2, 1::2]
+    arr[base:base + ny * nx] = s.reshape(-1, 3)
+    if flags is not None:
+        f = np.zeros((2 * ny, 2 * nx), np.uint8)
+        f[:cny, :cnx] = flags[cb:cb + cny * cnx].reshape(cny, cnx)
+        flags[base:base + ny * nx] = (f[0::2, 0::2] | f[0::2, 1::2] | f[1::2, 0::2]
+                                      | f[1::2, 1::2]).ravel()
+
+
+def measure(frame, lut, lv, sums):
+    base, ny, nx = level_slices(lv)[0]
+    sums[base:base + ny * nx] = block_sums(frame, lut, int(lv[0, LV_SIZE]), ny, nx)
+    for l in range(1, len(lv)):
+        pool(lv, l, sums)
 
 
 def signals(r, g, b):
@@ -21,87 +116,225 @@ def signals(r, g, b):
     return lc, q
 
 
-def would_detect(ext, d, v, thr):
-    return np.where(d > 0, ext - v >= thr, v - ext >= thr)
+def region_signals(arr, inv, idx):
+    m = arr[idx] * inv[idx, None]
+    return signals(m[:, 0], m[:, 1], m[:, 2])
 
 
-def block_sums(frame, lut, b, nby, nbx):
-    """Per-block sums of linear R, G, B, added pixel by pixel in row order like the kernel."""
+# --- detectors -----------------------------------------------------------------------------
+def at_five(hist, idx, k, since):
+    return (hist[idx, k, H5] > since) & (hist[idx, k, H6] <= since)
+
+
+def record(r, k, t, hist):
+    """Detections of signal k at frame t in regions r (the value and direction: callers)."""
+    hist[r, k, 1:HIST] = hist[r, k, :HIST - 1].copy()
+    hist[r, k, 0] = t
+
+
+def keep(frame, prev_px, lv, idx, hist, since_next):
+    """Copy the output pixels of every chunk (of the regions `idx`) with a region at risk
+    next frame: the chunk's whole rectangle, as the kernels do."""
     h, w = frame.shape
-    out = np.zeros((3, nby, nbx), np.float32)
-    pad = np.zeros((3, nby * b, nbx * b), np.float32)
-    for c, shift in enumerate((16, 8, 0)):
-        pad[c, :h, :w] = lut[(frame >> np.uint32(shift)) & np.uint32(255)]
-    for dy in range(b):
-        for dx in range(b):
-            out += pad[:, dy::b, dx::b]
-    ys = np.minimum(h, np.arange(nby) * b + b) - np.arange(nby) * b
-    xs = np.minimum(w, np.arange(nbx) * b + b) - np.arange(nbx) * b
-    counts = (ys[:, None] * xs[None, :]).astype(np.float32)
-    return out, counts
+    top = len(lv) - 1
+    risky = idx[(hist[idx, 0, H5] > since_next) | (hist[idx, 1, H5] > since_next)]
+    done = set()
+    for i in risky:
+        for l, (base, ny, nx) in enumerate(level_slices(lv)):
+            if base <= i < base + ny * nx:
+                y, x = divmod(int(i) - base, nx)
+                sh = top - l
+                x0 = (x >> sh) << sh
+                if (l, y, x0) in done:
+                    break
+                done.add((l, y, x0))
+                s = int(lv[l, LV_SIZE])
+                x1 = min(nx, x0 + (1 << sh))
+                prev_px[y * s:min(h, y * s + s), x0 * s:min(w, x1 * s)] = \
+                    frame[y * s:min(h, y * s + s), x0 * s:min(w, x1 * s)]
+                break
 
 
-def measure_track(frame, lut, b, first, t, since, rgb, ext, dirs, hist, pend, pend_row, cand,
-                  cand_row, thr_l, thr_q):
-    nby, nbx = rgb.shape[1], rgb.shape[2]
-    cand_row[:] = 0
-    sums, counts = block_sums(frame, lut, b, nby, nbx)
-    rgb[:] = sums * (F1 / counts)
-    lc, q = signals(rgb[0], rgb[1], rgb[2])
-    if first:
-        ext[0] = lc
-        ext[1] = q
-        dirs[:] = 1
-        pend_row[:] = 0
-        return
-    fl = would_detect(ext[0], dirs[0], lc, thr_l)
-    fq = would_detect(ext[1], dirs[1], q, thr_q)
-    pend[:] = fl.astype(np.uint8) | (fq.astype(np.uint8) << 1)   # all zero before: see kernel
-    quiet = pend == 0
-    for k, v in ((0, lc), (1, q)):
-        grown = np.where(dirs[k] > 0, np.maximum(ext[k], v), np.minimum(ext[k], v))
-        ext[k] = np.where(quiet, grown, ext[k])
-    resolve(t, since, pend, rgb, ext, dirs, hist, cand, cand_row, thr_l, thr_q)
-    pend_row[:] = (pend != 0).sum(axis=1)
+def track(lv, first, t, since, values, thrs, idx, ext, dirs, hist, chunk_risk, chunk_mask,
+          cons=None, skip=None, backup=None):
+    """Feed regions `idx` (whole chunks) their values, except signals flagged in `skip`;
+    returns crossings of `cons`-flagged signals. `backup` (the frame's stamp) records
+    what each detection drops from the history, for `settle` to undo."""
+    chunk, bit = region_chunks(lv)
+    crossed = 0
+    for k, (v, thr) in enumerate(zip(values, thrs)):
+        if first:
+            ext[idx, k] = v
+            dirs[idx, k] = 1
+            continue
+        e = ext[idx, k]
+        sgn = dirs[idx, k].astype(np.float32)
+        det = (e - v) * sgn >= thr
+        grow = ~det
+        if skip is not None:
+            det &= ~skip[:, k]
+        r = idx[det]
+        if backup is not None:
+            hist[r, k, H_DROP] = hist[r, k, HIST - 1]
+            hist[r, k, H_STAMP] = backup
+        record(r, k, t, hist)
+        dirs[r, k] = -dirs[r, k]
+        ext[r, k] = v[det]
+        q = idx[grow]
+        ext[q, k] = np.where((v[grow] - e[grow]) * sgn[grow] > 0, v[grow], e[grow])
+        if cons is not None:
+            crossed += int(((cons[r] >> k) & 1).sum())
+    if cons is not None:
+        cons[idx] = 0
+    # every region with 5 detections in the window is flagged in its chunk (the kernels
+    # look only at regions that were flagged or just detected: the same set)
+    chunks = np.unique(chunk[idx])
+    chunk_mask[chunks] = 0
+    chunk_risk[chunks] = NEVER
+    r5 = np.maximum(hist[idx, 0, H5], hist[idx, 1, H5]).astype(np.int64)
+    hot = r5 > since
+    np.bitwise_or.at(chunk_mask, chunk[idx[hot]], (1 << bit[idx[hot]]).astype(np.uint8))
+    np.maximum.at(chunk_risk, chunk[idx[hot]], r5[hot])
+    return crossed
 
 
-def count_recent(hist, k, by, bx, since):
-    c = 0
-    for i in range(HIST):
-        if hist[k, by, bx, i] > since:
-            c += 1
-        else:
-            break
-    return c
+def mark_fmap(fmap, hist, cand, idx, since):
+    for k in (0, 1):
+        fmap[k, idx] = (hist[idx, k, H6] > since) | (cand[idx, k] == CAND)
 
 
-def commit(k, by, bx, v, t, thr, ext, dirs, hist):
-    e = ext[k, by, bx]
-    d = dirs[k, by, bx]
-    if (e - v >= thr) if d > 0 else (v - e >= thr):
-        hist[k, by, bx, 1:] = hist[k, by, bx, :-1].copy()
-        hist[k, by, bx, 0] = t
-        dirs[k, by, bx] = -d
-        ext[k, by, bx] = v
-        return True
-    ext[k, by, bx] = max(e, v) if d > 0 else min(e, v)
-    return False
+def measure_track(frame, keep_px, lut, lv, first, t, since, stamp, sums, ext_old, ext, dirs,
+                  hist, chunk_risk, chunk_mask, tiles, cand, cons, ncand, fmap, thr_l, thr_q):
+    h, w = frame.shape
+    measure(frame, lut, lv, sums)
+    ncand[:] = 0
+    tiles[:] = 0
+    ext[:] = ext_old
+    inv = region_inv(lv, h, w)
+    ty, tx, lev = region_tiles(lv)
+    allr = np.arange(len(inv))
+    values = region_signals(sums, inv, allr)
+    skip = np.zeros((len(allr), 2), bool)
+    if not first:
+        for k, (v, thr) in enumerate(zip(values, (thr_l, thr_q))):
+            c = at_five(hist, allr, k, since) & (
+                (ext[:, k] - v) * dirs[:, k].astype(np.float32) >= thr)
+            r = allr[c]
+            cand[r, k] = CAND
+            skip[r, k] = True
+            np.add.at(ncand, (ty[r], lev[r], k), 1)
+            tiles[ty[r], tx[r]] = PENDING
+    track(lv, first, t, since, values, (thr_l, thr_q), allr, ext, dirs, hist, chunk_risk,
+          chunk_mask, skip=skip, backup=stamp)
+    keep(frame, keep_px, lv, allr, hist, since + 1)
+    if not first:
+        mark_fmap(fmap, hist, cand, allr, since)
 
 
-def area_check(k, since, hist, cand, rh, rw, limit, integ, over):
-    nby, nbx = cand.shape[1], cand.shape[2]
-    flashing = (hist[k, :, :, FLAG_AT - 1] > since) | (cand[k] == CAND)
+def area_check(k, fmap, cand, rh, rw, limit, integ, over, tiles, shift, rejected):
+    ny, nx = cand.shape[0], cand.shape[1]
+    flashing = fmap != 0
     integ[:] = 0
     integ[1:, 1:] = flashing.astype(np.int32).cumsum(0).cumsum(1)
     boxes = integ[rh:, rw:] - integ[:-rh, rw:] - integ[rh:, :-rw] + integ[:-rh, :-rw]
-    pny, pnx = nby - rh + 1, nbx - rw + 1
+    pny, pnx = ny - rh + 1, nx - rw + 1
     over[:] = 0
     over[1:, 1:] = (boxes > limit).astype(np.int32).cumsum(0).cumsum(1)
-    for by, bx in zip(*np.nonzero(cand[k] == CAND)):
-        py0, py1 = max(0, by - rh + 1), min(pny - 1, by)
-        px0, px1 = max(0, bx - rw + 1), min(pnx - 1, bx)
+    for y, x in zip(*np.nonzero(cand[:, :, k] == CAND)):
+        py0, py1 = max(0, y - rh + 1), min(pny - 1, y)
+        px0, px1 = max(0, x - rw + 1), min(pnx - 1, x)
         n_over = over[py1 + 1, px1 + 1] - over[py0, px1 + 1] - over[py1 + 1, px0] + over[py0, px0]
-        cand[k, by, bx] = REJECT if n_over > 0 else ADMIT
+        if n_over > 0:
+            cand[y, x, k] = REJECT
+            tiles[y >> shift, x >> shift] = CAREFUL
+        else:
+            cand[y, x, k] = ADMIT
+
+
+def settle(frame, keep_px, lv, t, since, stamp, sums, ext_old, ext, dirs, hist, chunk_risk,
+           chunk_mask, tiles, cand, careful, thr_l, thr_q):
+    h, w = frame.shape
+    chunk, _ = region_chunks(lv)
+    undo = np.nonzero(in_tiles(lv, tiles == CAREFUL))[0]
+    ext[undo] = ext_old[undo]
+    for k in (0, 1):
+        r = undo[hist[undo, k, H_STAMP] == stamp]
+        hist[r, k, :HIST - 1] = hist[r, k, 1:HIST].copy()
+        hist[r, k, HIST - 1] = hist[r, k, H_DROP]
+        dirs[r, k] = -dirs[r, k]
+    settled = np.nonzero(in_tiles(lv, tiles == PENDING))[0]
+    inv = region_inv(lv, h, w)
+    values = region_signals(sums, inv, settled)
+    for k in (0, 1):
+        sel = cand[settled, k] == ADMIT
+        r = settled[sel]
+        record(r, k, t, hist)
+        dirs[r, k] = -dirs[r, k]
+        ext[r, k] = values[k][sel]
+        np.maximum.at(chunk_risk, chunk[r], hist[r, k, H5].astype(np.int64))
+    keep(frame, keep_px, lv, settled, hist, since + 1)
+    cand[in_tiles(lv, tiles != 0)] = 0
+    tiles[tiles == PENDING] = 0
+    listed = np.argwhere(tiles == CAREFUL)
+    careful[:len(listed)] = listed
+    return len(listed)
+
+
+def _listed(lv, careful, m, l=None):
+    mask = np.zeros((int(lv[-1, LV_NY]), int(lv[-1, LV_NX])), bool)
+    mask[careful[:m, 0], careful[:m, 1]] = True
+    sel = in_tiles(lv, mask)
+    if l is not None:
+        sel &= region_tiles(lv)[2] == l
+    return np.nonzero(sel)[0]
+
+
+def _tile_number(lv, careful, m):
+    num = np.full((int(lv[-1, LV_NY]), int(lv[-1, LV_NX])), -1)
+    num[careful[:m, 0], careful[:m, 1]] = np.arange(m)
+    ty, tx, _ = region_tiles(lv)
+    return num[ty, tx]
+
+
+def _composite(l, lv, idx, sums, psums, comp, kf, mixed, fresh):
+    """Level l's composite over regions `idx` (level 0: from kf, or the input when fresh)."""
+    if l == 0:
+        if fresh:
+            comp[idx] = sums[idx]
+            mixed[idx] = 0
+            kf[idx] = F1
+        else:
+            a = kf[idx]
+            rest = F1 - a
+            blend = a[:, None] * sums[idx] + rest[:, None] * psums[idx]
+            comp[idx] = np.where((a >= F1)[:, None], sums[idx],
+                                 np.where((a <= F0)[:, None], psums[idx], blend))
+            mixed[idx] = ((a > F0) & (a < F1)).astype(np.uint8)
+    else:
+        tmp_c, tmp_f = comp.copy(), mixed.copy()
+        pool(lv, l, tmp_c, tmp_f)
+        comp[idx] = tmp_c[idx]
+        mixed[idx] = tmp_f[idx]
+
+
+def classify(l, lv, h, w, since, careful, m, sums, comp, kf, mixed, ext, dirs, hist, five,
+             cand, ncand, fmap, thr_l, thr_q):
+    idx = _listed(lv, careful, m, l)
+    _composite(l, lv, idx, sums, None, comp, kf, mixed, fresh=True)
+    inv = region_inv(lv, h, w)
+    num = _tile_number(lv, careful, m)
+    ncand[:m] = 0
+    f = np.zeros(len(idx), np.uint8)
+    for k, (v, thr) in enumerate(zip(region_signals(comp, inv, idx), (thr_l, thr_q))):
+        a5 = at_five(hist, idx, k, since)
+        f |= (a5.astype(np.uint8) << k)
+        e, d = ext[idx, k], dirs[idx, k]
+        det = np.where(d > 0, e - v >= thr, v - e >= thr)
+        c = idx[a5 & det]
+        cand[c, k] = CAND
+        np.add.at(ncand, (num[c], k), 1)
+    five[idx] = f
+    mark_fmap(fmap, hist, cand, idx, since)
 
 
 def _bounds(e, d, thr, margin, top):
@@ -115,11 +348,16 @@ def _bounds(e, d, thr, margin, top):
     return lo, hi
 
 
-def encode(v, enc):
-    """Array version of the kernel's encode."""
-    v = np.asarray(v, np.float32)
-    i = np.clip((v * np.float32(ENC_SIZE - 1) + np.float32(0.5)).astype(np.int64), 0, ENC_SIZE - 1)
-    return np.where(v <= 0.0, 0, np.where(v >= 1.0, 255, enc[i].astype(np.int64)))
+def band_of(i, cons, ext, dirs, thr_l, thr_q, m):
+    lo_l, hi_l, lo_d, hi_d = -INF, INF, -INF, INF
+    if cons & 1:
+        lo_l, hi_l = _bounds(ext[i, 0], dirs[i, 0], thr_l, m[0], L_CLAMP)
+    if cons & 2:
+        lo_q, hi_q = _bounds(ext[i, 1], dirs[i, 1], thr_q, m[1], INF)
+        if lo_q > 0.0:
+            lo_d = lo_q / Q_SCALE
+        hi_d = hi_q / Q_SCALE
+    return lo_l, hi_l, lo_d, hi_d
 
 
 def _in_band(lum, dd, lo_l, hi_l, lo_d, hi_d):
@@ -135,119 +373,157 @@ def _alpha(v_in, v_t, lo, hi):
     return a
 
 
-def plan_block(by, bx, cons, ext, dirs, rgb, prev, thr_l, thr_q, m_t, m_a, lut, enc):
-    lo_l, hi_l, lo_d, hi_d = -INF, INF, -INF, INF
-    alo_l, ahi_l, alo_d, ahi_d = -INF, INF, -INF, INF
-    if cons & 1:
-        lo_l, hi_l = _bounds(ext[0, by, bx], dirs[0, by, bx], thr_l, m_t[0], L_CLAMP)
-        alo_l, ahi_l = _bounds(ext[0, by, bx], dirs[0, by, bx], thr_l, m_a[0], L_CLAMP)
-    if cons & 2:
-        lo_q, hi_q = _bounds(ext[1, by, bx], dirs[1, by, bx], thr_q, m_t[1], INF)
-        alo_q, ahi_q = _bounds(ext[1, by, bx], dirs[1, by, bx], thr_q, m_a[1], INF)
-        if lo_q > 0.0:
-            lo_d = lo_q / Q_SCALE
-        if alo_q > 0.0:
-            alo_d = alo_q / Q_SCALE
-        hi_d = hi_q / Q_SCALE
-        ahi_d = ahi_q / Q_SCALE
-    tr, tg, tb = prev[0, by, bx], prev[1, by, bx], prev[2, by, bx]
-    ok = False
-    for _ in range(4):
-        qr, qg, qb = (lut[int(encode(x, enc))] for x in (tr, tg, tb))
-        lum = LR * qr + LG * qg + LB * qb
-        dd = qr - qg - qb
-        best = (qr, qg, qb)
-        if _in_band(lum, dd, alo_l, ahi_l, alo_d, ahi_d):
-            ok = True
-            break
-        want_l = min(max(lum, lo_l), hi_l) - lum
-        want_d = min(max(dd, lo_d), hi_d) - dd
-        c = (want_l + want_d) / np.float32(1.2126)
-        a = c - want_d
-        tr = min(F1, max(F0, qr + a + c))
-        tg = min(F1, max(F0, qg + a))
-        tb = min(F1, max(F0, qb + a))
-    br, bg, bb = best
-    if not ok:
-        return F1, False, br, bg, bb
-    r, g, bl = rgb[0, by, bx], rgb[1, by, bx], rgb[2, by, bx]
-    lum_t = LR * br + LG * bg + LB * bb
-    d_t = br - bg - bb
-    lum_in = LR * r + LG * g + LB * bl
-    d_in = r - g - bl
-    alpha = max(_alpha(lum_in, lum_t, alo_l, ahi_l), _alpha(d_in, d_t, alo_d, ahi_d))
-    return min(F1, alpha), True, br, bg, bb
+def _detects(e, d, v, thr):
+    return (e - v >= thr) if d > 0 else (v - e >= thr)
 
 
-def _commit_input(by, bx, rgb, t, thr_l, thr_q, ext, dirs, hist):
-    lc, q = signals(rgb[0, by, bx], rgb[1, by, bx], rgb[2, by, bx])
-    commit(0, by, bx, lc, t, thr_l, ext, dirs, hist)
-    commit(1, by, bx, q, t, thr_q, ext, dirs, hist)
+def passes(i, cons, is_mixed, comp, inv, ext, dirs, thr_l, thr_q, m):
+    r, g, bl = comp[i, 0] * inv, comp[i, 1] * inv, comp[i, 2] * inv
+    if not is_mixed:
+        lum = LR * r + LG * g + LB * bl
+        lc = min(lum, L_CLAMP)
+        q = Q_SCALE * max(F0, r - g - bl)
+        if cons & 1 and _detects(ext[i, 0], dirs[i, 0], lc, thr_l):
+            return False
+        if cons & 2 and _detects(ext[i, 1], dirs[i, 1], q, thr_q):
+            return False
+        return True
+    lo_l, hi_l, lo_d, hi_d = band_of(i, cons, ext, dirs, thr_l, thr_q, m)
+    return _in_band(LR * r + LG * g + LB * bl, r - g - bl, lo_l, hi_l, lo_d, hi_d)
 
 
-def resolve(t, since, pend, rgb, ext, dirs, hist, cand, cand_row, thr_l, thr_q):
-    """Commit pending blocks whose transitions are allowed; mark the candidates."""
-    for by, bx in zip(*np.nonzero(pend)):
-        pm = int(pend[by, bx])
-        has = False
-        for k in range(2):
-            if pm & (1 << k) and count_recent(hist, k, by, bx, since) == FLAG_AT - 1:
-                cand[k, by, bx] = CAND
-                cand_row[k, by] += 1
-                has = True
-        if not has:
-            _commit_input(by, bx, rgb, t, thr_l, thr_q, ext, dirs, hist)
-            pend[by, bx] = 0
+def hold_factor(i, cons, is_mixed, comp, psums, inv, ext, dirs, thr_l, thr_q, m_chk, m_aim):
+    if passes(i, cons, is_mixed, comp, inv, ext, dirs, thr_l, thr_q, m_chk):
+        return F0
+    lo_l, hi_l, lo_d, hi_d = band_of(i, cons, ext, dirs, thr_l, thr_q, m_aim)
+    pr, pg, pb = psums[i, 0] * inv, psums[i, 1] * inv, psums[i, 2] * inv
+    lum_p = LR * pr + LG * pg + LB * pb
+    d_p = pr - pg - pb
+    if not _in_band(lum_p, d_p, lo_l, hi_l, lo_d, hi_d):
+        return F1
+    r, g, bl = comp[i, 0] * inv, comp[i, 1] * inv, comp[i, 2] * inv
+    beta = max(_alpha(LR * r + LG * g + LB * bl, lum_p, lo_l, hi_l),
+               _alpha(r - g - bl, d_p, lo_d, hi_d))
+    return min(F1, beta)
 
 
-def settle(t, since, pend, pend_row, rgb, ext, dirs, hist, cand, thr_l, thr_q):
-    for by, bx in zip(*np.nonzero(pend)):
-        c0, c1 = int(cand[0, by, bx]), int(cand[1, by, bx])
-        cand[:, by, bx] = 0
-        if c0 != REJECT and c1 != REJECT:
-            _commit_input(by, bx, rgb, t, thr_l, thr_q, ext, dirs, hist)
-            pend[by, bx] = 0
+def _blocks_under(lv, l, i):
+    base, ny, nx = level_slices(lv)[l]
+    y, x = divmod(i - base, nx)
+    span = int(lv[l, LV_SPAN])
+    ny0, nx0 = int(lv[0, LV_NY]), int(lv[0, LV_NX])
+    yy, xx = np.mgrid[y * span:min(ny0, y * span + span), x * span:min(nx0, x * span + span)]
+    return (yy * nx0 + xx).ravel()
+
+
+def hold(l, lv, h, w, careful, m, comp, psums, kf, mixed, ext, dirs, five, cand, cons, held,
+         thr_l, thr_q, m_chk, m_aim):
+    inv = region_inv(lv, h, w)
+    num = _tile_number(lv, careful, m)
+    held[:m] = 0
+    for i in _listed(lv, careful, m, l):
+        f = int(five[i])
+        if f == 0:
             continue
-        cons = 0
-        if c0 != ADMIT and count_recent(hist, 0, by, bx, since) == FLAG_AT - 1:
-            cons |= 1
-        if c1 != ADMIT and count_recent(hist, 1, by, bx, since) == FLAG_AT - 1:
-            cons |= 2
-        pend[by, bx] = LIMITED | cons
-    pend_row[:] = (pend != 0).sum(axis=1)
+        c = 0
+        if f & 1 and cand[i, 0] != ADMIT:
+            c |= 1
+        if f & 2 and cand[i, 1] != ADMIT:
+            c |= 2
+        five[i] = 0
+        cand[i] = 0
+        cons[i] = c
+        if c == 0:
+            continue
+        beta = hold_factor(i, c, mixed[i] != 0, comp, psums, inv[i], ext, dirs, thr_l, thr_q,
+                           m_chk, m_aim)
+        if beta <= F0:
+            continue
+        held[num[i]] += 1
+        keep = F1 - beta
+        blocks = _blocks_under(lv, l, i)
+        kf[blocks] = kf[blocks] * keep
+        if beta >= F1:
+            comp[i] = psums[i]
+            mixed[i] = 0
+        else:
+            comp[i] = keep * comp[i] + beta * psums[i]
+            mixed[i] = 1
 
 
-def apply_limits(frame, lut, enc, b, t, pend, pend_row, rgb, prev, ext, dirs, hist, thr_l,
-                 thr_q, m_t, m_a, plan, row_missed, row_crossed):
+def verify(l, lv, h, w, careful, m, sums, psums, comp, kf, mixed, ext, dirs, cons, frozen,
+           thr_l, thr_q, m_chk):
+    idx = _listed(lv, careful, m, l)
+    _composite(l, lv, idx, sums, psums, comp, kf, mixed, fresh=False)
+    inv = region_inv(lv, h, w)
+    num = _tile_number(lv, careful, m)
+    frozen[:m] = 0
+    for i in idx[cons[idx] != 0]:
+        if passes(i, int(cons[i]), mixed[i] != 0, comp, inv[i], ext, dirs, thr_l, thr_q, m_chk):
+            continue
+        frozen[num[i]] += 1
+        kf[_blocks_under(lv, l, i)] = F0
+        comp[i] = psums[i]
+        mixed[i] = 0
+
+
+def encode(v, enc):
+    """Array version of the kernel's encode."""
+    v = np.asarray(v, np.float32)
+    i = np.clip((v * np.float32(ENC_SIZE - 1) + np.float32(0.5)).astype(np.int64), 0, ENC_SIZE - 1)
+    return np.where(v <= 0.0, 0, np.where(v >= 1.0, 255, enc[i].astype(np.int64)))
+
+
+def blend_tile(frame, prev_px, lut, enc, lv, ty, tx, kf):
     h, w = frame.shape
-    row_missed[:] = 0
-    row_crossed[:] = 0
-    for by, bx in zip(*np.nonzero(pend)):
-        cons = int(pend[by, bx]) & 3
-        pend[by, bx] = 0
-        a, ok, t_r, t_g, t_b = plan_block(by, bx, cons, ext, dirs, rgb, prev, thr_l, thr_q,
-                                          m_t, m_a, lut, enc)
-        row_missed[by] += 0 if ok else 1
-        keep = F1 - a
-        tgt = (a * t_r, a * t_g, a * t_b)
-        y0, x0 = by * b, bx * b
-        tile = frame[y0:min(h, y0 + b), x0:min(w, x0 + b)]
-        codes = []
-        for c, shift in enumerate((16, 8, 0)):
-            lin = lut[(tile >> np.uint32(shift)) & np.uint32(255)]
-            codes.append(encode(keep * lin + tgt[c], enc).astype(np.uint32))
-        tile[:] = (tile & np.uint32(0xFF000000)) | (codes[0] << 16) | (codes[1] << 8) | codes[2]
-        sums = [F0, F0, F0]
-        for y in range(tile.shape[0]):
-            for x in range(tile.shape[1]):
-                for c in range(3):
-                    sums[c] = sums[c] + lut[codes[c][y, x]]
-        n = np.float32(tile.size)
-        r, g, bl = sums[0] / n, sums[1] / n, sums[2] / n
-        rgb[:, by, bx] = (r, g, bl)
-        lc, q = signals(r, g, bl)
-        if commit(0, by, bx, lc, t, thr_l, ext, dirs, hist) and cons & 1:
-            row_crossed[by] += 1
-        if commit(1, by, bx, q, t, thr_q, ext, dirs, hist) and cons & 2:
-            row_crossed[by] += 1
-    pend_row[:] = 0
+    b = int(lv[0, LV_SIZE])
+    nx0 = int(lv[0, LV_NX])
+    span = 1 << (len(lv) - 1)
+    n = 0
+    for by in range(ty * span, min(int(lv[0, LV_NY]), ty * span + span)):
+        for bx in range(tx * span, min(nx0, tx * span + span)):
+            a = kf[by * nx0 + bx]
+            if a >= F1:
+                continue
+            n += 1
+            tile = frame[by * b:min(h, by * b + b), bx * b:min(w, bx * b + b)]
+            prev = prev_px[by * b:min(h, by * b + b), bx * b:min(w, bx * b + b)]
+            alpha = tile & np.uint32(0xFF000000)
+            if a <= F0:
+                tile[:] = alpha | (prev & np.uint32(0x00FFFFFF))
+                continue
+            rest = F1 - a
+            codes = []
+            for shift in (16, 8, 0):
+                lin = lut[(tile >> np.uint32(shift)) & np.uint32(255)]
+                plin = lut[(prev >> np.uint32(shift)) & np.uint32(255)]
+                codes.append(encode(a * lin + rest * plin, enc).astype(np.uint32))
+            tile[:] = alpha | (codes[0] << np.uint32(16)) | (codes[1] << np.uint32(8)) | codes[2]
+    return n
+
+
+def prev_sums(prev_px, lut, lv, careful, m, psums, scratch):
+    idx = _listed(lv, careful, m)
+    fresh = psums.copy()
+    measure(prev_px, lut, lv, fresh)
+    psums[idx] = fresh[idx]
+
+
+def finish(frame, prev_px, keep_px, lut, enc, lv, t, since, careful, m, kf, sums, ext, dirs,
+           hist, chunk_risk, chunk_mask, cons, cand, ncand, fmap, tiles, changed, crossed, thr_l,
+           thr_q):
+    h, w = frame.shape
+    inv = region_inv(lv, h, w)
+    for n in range(m):
+        ty, tx = int(careful[n, 0]), int(careful[n, 1])
+        changed[n] = blend_tile(frame, prev_px, lut, enc, lv, ty, tx, kf)
+        idx = _listed(lv, careful[n:n + 1], 1)
+        if changed[n] > 0:
+            fresh = sums.copy()
+            measure(frame, lut, lv, fresh)
+            sums[idx] = fresh[idx]
+        crossed[n] = track(lv, False, t, since, region_signals(sums, inv, idx), (thr_l, thr_q),
+                           idx, ext, dirs, hist, chunk_risk, chunk_mask, cons)
+        keep(frame, keep_px, lv, idx, hist, since + 1)
+        mark_fmap(fmap, hist, cand, idx, since)
+        tiles[ty, tx] = 0
