@@ -18,16 +18,15 @@ linear colour:
 
 Each signal runs a zig-zag transition detector (state: running extreme `ext`, direction
 `dir`), and each detection's frame index goes into a short history (6 newest, newest
-first). With it, in the same 32-byte record (so that a detection touches one cache line),
-what the frame's detection dropped from the history and the frame's stamp: enough to undo
-the frame (H_* below).
+first). With it, in the same 32-byte record (a region's two signals fill one cache line, all
+a detection touches), what the frame's detection dropped from the history and the frame's
+stamp: enough to undo the frame (H_* below).
 
 Chunks. A chunk is the part of one row of regions inside one tile (8 regions at level 0, 1
 at the top level). After a frame, `chunk_mask` has a bit for every region of the chunk with
 5 or more detections in the window, and `chunk_risk` is the latest 5th-newest detection
 among them (NEVER if none). The passes that look for such regions (candidates, pixels to
-keep, flashing regions) visit only the flagged regions of chunks with chunk_risk > since:
-a few per cent of the image, even in busy content.
+keep, flashing regions) visit only the flagged regions: usually a small part of the image.
 
 Layout. Per-region arrays are flat over all levels, level 0 first: region (Y, X) of level l
 is row `lv[l, LV_BASE] + Y * nx + X` of `sums` (n, 3: linear R, G, B summed over its
