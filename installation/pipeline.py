@@ -65,12 +65,13 @@ class Pipeline:
         above all), so numba compiles or loads them now and not in the middle of a show, where
         a compile is a frozen picture long enough for the watchdog to fire."""
         import dataclasses
-        sim = dataclasses.replace(self.config.sim, particles=256)
+        sim = self.config.sim
         tiny = Swarm(sim)   # a scene switch's new matrix and mosaic homes, on a throwaway swarm
         tiny.step(StepParams.from_settings(sim))
         tiny.apply_settings(dataclasses.replace(sim, matrix_seed=sim.matrix_seed + 1,
                                                 mosaic_tiles=max(1, sim.mosaic_tiles - 1)))
         tiny.step(StepParams.from_settings(sim))
+        self.renderer.set_settings(self.config.render)
         guard = FlashGuard(self.config.safety, 64, 48, float(self.tick_hz))
         frame = np.zeros((48, 64), np.uint32)
         for i in range(2 * self.tick_hz // 3):
