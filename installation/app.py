@@ -491,11 +491,7 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
                             settings=cfg.session)
     progress = Progress(total, "export") if exporting else None
 
-    class ReplaySource:
-        def __call__(self, tick):
-            return by_tick.get(tick, [])
-
-    stage = RunStage(pipeline, source=ReplaySource(), display=display, audio=audio, stop=stop,
+    stage = RunStage(pipeline, source=lambda tick: by_tick.get(tick, []), display=display, audio=audio, stop=stop,
                      exporter=video.write if video else None, audio_sink=wav.write if wav else None,
                      hud=cfg.window.hud)
     base_keep_going = stage.keep_going
