@@ -104,3 +104,19 @@ def test_calm_crowd_leaves_the_guard_untouched():
         p.advance([InputEvent(a, "f" * len(args), tuple(args), "127.0.0.1:3", 0.0) for _, a, args in crowd.step()])
         p.render()
     assert p.guard.limited_frames == 0
+
+
+@pytest.mark.parametrize("participants", [0, 30])
+def test_default_scene_at_its_real_size_leaves_the_guard_untouched(participants):
+    """The default look, at the default particle count and render size, with the attract
+    crowd alone (0) or a mixed crowd of phones: the guard must not dim it. A swarm streaming
+    through 0.1° patches with short trails did trip it (every other frame was dimmed)."""
+    cfg = load_config(env={})
+    assert cfg.scene.name == "living-mosaic"
+    p = Pipeline(cfg)
+    crowd = VirtualCrowd(participants, "mixed", 5) if participants else None
+    for _ in range(420):
+        events = crowd.step() if crowd else []
+        p.advance([InputEvent(a, "f" * len(args), tuple(args), "127.0.0.1:3", 0.0) for _, a, args in events])
+        p.render()
+    assert p.guard.limited_frames == 0, f"{p.guard.limited_blocks} blocks dimmed in {p.guard.limited_frames} frames"
