@@ -15,7 +15,7 @@ from installation.audio.offline import OfflineAudio
 from installation.audio.output import AudioOutput
 from installation.audio.params import AudioParams, Mailbox
 from installation.audio.settings import AudioSettings
-from installation.audio.wav import WavWriter, to_pcm16, write_wav
+from installation.session.export import WavWriter, write_wav
 
 ensure_fresh_cache()
 SR = 48000
@@ -201,13 +201,12 @@ def test_wav_round_trip(tmp_path):
     with wave.open(str(path)) as w:
         assert (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()) == (2, 2, SR, 4800)
         data = np.frombuffer(w.readframes(4800), "<i2").reshape(-1, 2)
-    assert list(data[0]) == [32767, -32768] and data[1, 0] == 0
+    assert list(data[0]) == [32767, -32767] and data[1, 0] == 0   # symmetric: no DC from clipping
     np.testing.assert_allclose(data[2:] / 32767.0, np.clip(x[2:], -1, 1), atol=2 / 32767)
     with WavWriter(tmp_path / "b.wav", SR) as w:
         w.write(x[:100])
         w.write(x[100:])
     assert (tmp_path / "b.wav").read_bytes() == path.read_bytes()
-    assert to_pcm16(np.zeros((3, 2))).dtype == np.dtype("<i2")
 
 
 def test_no_device_means_backend_none_and_one_line(caplog):
