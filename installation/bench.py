@@ -101,7 +101,7 @@ def bench_guard(cfg, reps) -> dict:
 def bench_frames(cfg, frames) -> dict:
     from .loop import run_loop
     from .pipeline import Pipeline
-    from .app import RunStage, StopFlag
+    from .app import RunStage, StopFlag, settle_heap
     _progress(f"bench: {frames} whole frames (headless pipeline, unpaced)")
     p = Pipeline(cfg)
     from .audio.offline import OfflineAudio
@@ -109,6 +109,7 @@ def bench_frames(cfg, frames) -> dict:
     for _ in range(30):
         stage.tick()
         stage.frame()
+    settle_heap()   # as `run` does before its first frame
     stats = run_loop(stage, tick_s=None, frames=frames)
     return {"frame_ms_p50": round(stats.percentile(50), 3), "frame_ms_p99": round(stats.percentile(99), 3)}
 
