@@ -15,9 +15,10 @@ Reports callbacks, underflows, callback load (render time / block duration: medi
 worst) and the machine's load average, as text and optionally --json. Exit 0 when there
 was no underflow, 1 otherwise, 2 when JACK or PortAudio is missing.
 
-Why the GIL matters: the callback is Python. When the main thread holds the GIL, the audio
-thread waits for the interpreter's switch interval (5 ms by default, about one 256-frame
-block), so the installation lowers it (--switch-interval, default 1 ms, as the app should).
+The callback is native (installation/audio/native_callback.py) and never takes the GIL, so
+--python-ms no longer reaches it; what is left is the machine's scheduling (a non-realtime
+JACK server on a loaded machine has xruns of its own: try --realtime). The whole-program
+version, `run` under a surge crowd, is benchmarks/audio_run_soak.py.
 """
 from __future__ import annotations
 

@@ -69,13 +69,8 @@ def open_audio(cfg: Config, headless: bool, no_audio: bool):
         from .audio.offline import OfflineAudio
         return OfflineAudio(cfg.audio)
     from .audio.output import AudioOutput
-    out = AudioOutput(cfg.audio)
-    out.start()
-    if out.stats()["audio_backend"] != "none":
-        # the callback needs the GIL for its Python frame: Python's default 5 ms switch
-        # interval is a whole 256-frame block, so the main loop could starve it
-        sys.setswitchinterval(0.001)
-    return out
+    # the callback is native code (audio/native_callback.py): it never waits for the GIL
+    return AudioOutput(cfg.audio).start()
 
 
 def audio_stats(audio) -> dict:

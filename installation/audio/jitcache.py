@@ -32,24 +32,20 @@ def sources_hash() -> str:
     return h.hexdigest()
 
 
-def ensure_fresh_cache() -> bool:
-    """True when stale cache files were removed. Cheap after the first call."""
-    global _checked
-    if _checked:
-        return False
-    _checked = True
+def refresh(stamp_name: str, digest: str, modules) -> bool:
+    """Drop the cache files of `modules` unless the stamp `stamp_name` beside the cache
+    already records `digest`; record it. True when stale files were removed."""
     folder = _cache_dir()
     if folder is None or not folder.is_dir():
         return False
-    stamp = folder / "living-mosaic-audio.stamp"
-    digest = sources_hash()
+    stamp = folder / stamp_name
     try:
         if stamp.read_text() == digest:
             return False
     except OSError:
         pass
     removed = False
-    for name in KERNEL_MODULES:
+    for name in modules:
         for f in list(folder.glob(f"{name}.*.nbi")) + list(folder.glob(f"{name}.*.nbc")):
             try:
                 f.unlink()
@@ -61,3 +57,12 @@ def ensure_fresh_cache() -> bool:
     except OSError:
         pass
     return removed
+
+
+def ensure_fresh_cache() -> bool:
+    """True when stale cache files were removed. Cheap after the first call."""
+    global _checked
+    if _checked:
+        return False
+    _checked = True
+    return refresh("living-mosaic-audio.stamp", sources_hash(), KERNEL_MODULES)

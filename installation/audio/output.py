@@ -1,22 +1,25 @@
-"""The real-time driver: a sounddevice OutputStream whose callback runs the engine.
+"""The real-time driver: a PortAudio output stream whose callback is native code.
 
 Without PortAudio, without a device, or when the device refuses, it says so in one line and
 runs silent (`backend == "none"`); a background thread keeps trying, and reopens the stream
-whenever it dies (a USB interface unplugged, the JACK server restarted). The callback reads
-the mailbox, calls the nogil kernel, allocates no arrays and never lets an exception out:
-an unhandled one would silence PortAudio's stream for good.
+whenever it dies (a USB interface unplugged, the JACK server restarted). The callback is a
+numba cfunc (native_callback.py) that reads the mailbox, runs the engine's nogil kernel and
+never takes the GIL, so a busy main loop cannot make it late; it allocates nothing and
+nothing inside it can raise: an unhandled error would silence PortAudio's stream for good.
+The stream itself is sounddevice's (`_StreamBase` with a C callback and userdata, the route
+sounddevice offers library authors), so device lookup and error messages stay its own.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
 import threading
-from time import perf_counter
 
 import numpy as np
 
 from .engine import Engine
-from .params import SIZE, AudioParams, Mailbox
+from .native_callback import PA_OUTPUT_UNDERFLOW, Binding, callback as native_callback
+from .params import AudioParams, Mailbox
 from .settings import AudioSettings
 
 log = logging.getLogger("installation.audio")
@@ -24,8 +27,8 @@ log = logging.getLogger("installation.audio")
 PORTAUDIO_HINT = ("PortAudio is not installed: install it (Debian/Ubuntu: apt install libportaudio2; "
                   "macOS: brew install portaudio; Windows: pip install sounddevice ships it)")
 RETRY_S = (1.0, 2.0, 4.0, 8.0)
-TIMES = 2048                 # callback durations kept for the load figures
 REAP_TIMEOUT_S = 2.0
+_stranded: list = []         # (stream, binding) PortAudio never let go of: the callback's memory stays
 
 
 class AudioUnavailable(RuntimeError):
@@ -173,26 +176,23 @@ class AudioOutput:
     def __init__(self, settings: AudioSettings):
         self.settings = settings
         self._box = Mailbox(settings.volume)
-        self._staging = np.zeros(SIZE, np.float32)
-        self._target = self._box.initial()
         self._engines: dict[int, Engine] = {}
+        self._bindings: dict[int, Binding] = {}
         self._engine: Engine | None = None
-        self._mono = np.zeros((4 * settings.blocksize, 2), np.float32)
+        self._binding: Binding | None = None
         self._sd = None
         self._stream = None
         self._lock = threading.Lock()          # start/close vs the reopen thread, never the callback
+        self._config_lock = threading.Lock()   # the engines' settings: main loop vs the reopen thread
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_note = ""
         self._wedged = False
         self.backend = "none"
         self.device_name = ""
-        self.errors = 0
-        self._times = np.zeros(TIMES)
-        self._frames = np.zeros(TIMES)
-        self._time_i = 0
         self.reopens = 0
         self.opened = 0
+        self._driven_errors = 0
 
     # -- main loop side
     def start(self) -> "AudioOutput":
@@ -214,12 +214,20 @@ class AudioOutput:
         self._box.publish(params)
 
     def apply_settings(self, settings: AudioSettings) -> None:
-        """A scene's [audio] values from the next block on (device, rate and sizes stay)."""
-        for engine in list(self._engines.values()):
-            engine.set_settings(settings)
-        self.settings = dataclasses.replace(settings, enabled=self.settings.enabled, device=self.settings.device,
-                                            samplerate=self.settings.samplerate, blocksize=self.settings.blocksize,
-                                            limiter_lookahead_ms=self.settings.limiter_lookahead_ms)
+        """A scene's [audio] values from the next block on (device, rate and sizes stay). The
+        new config reaches each callback through its binding's seqlock."""
+        with self._config_lock:
+            self.settings = dataclasses.replace(settings, enabled=self.settings.enabled, device=self.settings.device,
+                                                samplerate=self.settings.samplerate, blocksize=self.settings.blocksize,
+                                                limiter_lookahead_ms=self.settings.limiter_lookahead_ms)
+            for sr, engine in self._engines.items():
+                engine.set_settings(settings)
+                self._bindings[sr].publish_config()
+
+    @property
+    def errors(self) -> int:
+        """Blocks the callback could not render (silenced instead)."""
+        return self._driven_errors + sum(b.errors for b in list(self._bindings.values()))
 
     def stats(self) -> dict:
         totals = {"audio_callbacks": 0, "audio_underflows": 0, "nonfinite_blocks": 0,
@@ -241,13 +249,22 @@ class AudioOutput:
         return out
 
     def load(self) -> dict:
-        """Callback time / block duration over the last callbacks: median and worst."""
-        n = min(self._time_i, TIMES)
-        if n == 0 or self._engine is None:
-            return {"audio_load_p50": 0.0, "audio_load_max": 0.0, "audio_callback_ms_max": 0.0}
-        times = self._times[:n].copy()
-        frames = self._frames[:n].copy()
-        load = times / np.maximum(frames, 1) * self._engine.samplerate
+        """Callback time / block duration over the last callbacks: median and worst. Timed
+        inside the callback; where no native clock exists, PortAudio's own CPU load figure."""
+        binding, engine, stream = self._binding, self._engine, self._stream
+        zero = {"audio_load_p50": 0.0, "audio_load_max": 0.0, "audio_callback_ms_max": 0.0}
+        if binding is None or engine is None:
+            return zero
+        if not binding.timed:
+            try:
+                cpu = round(float(stream.cpu_load), 4) if stream is not None else 0.0
+            except Exception:
+                cpu = 0.0
+            return {"audio_load_p50": cpu, "audio_load_max": cpu, "audio_callback_ms_max": 0.0}
+        times, frames = binding.load()
+        if times.size == 0:
+            return zero
+        load = times / np.maximum(frames, 1) * engine.samplerate
         return {"audio_load_p50": round(float(np.median(load)), 4), "audio_load_max": round(float(load.max()), 4),
                 "audio_callback_ms_max": round(float(times.max()) * 1e3, 3)}
 
@@ -260,28 +277,22 @@ class AudioOutput:
                 self._close_stream()
         self.backend = "none"
 
-    # -- the real-time callback
-    def _callback(self, outdata, frames, _time, status) -> None:
-        t0 = perf_counter()
+    # -- the callback, driven from Python
+    def _callback(self, outdata: np.ndarray, frames: int, _time, status) -> None:
+        """Run the native callback once on `outdata` ((frames, channels) float32), exactly as
+        PortAudio runs it, with sounddevice's CallbackFlags-like `status`. For tests that
+        compare the stream's samples with the offline driver's; only while no stream is open
+        (the stream itself never calls Python). A failure here is silence and an error."""
         try:
-            if self._box.read_into(self._staging):
-                self._staging, self._target = self._target, self._staging
-            if outdata.shape[1] == 2:
-                self._engine.render(self._target, outdata, status.output_underflow)
-            else:
-                buf = self._mono[:frames]
-                self._engine.render(self._target, buf, status.output_underflow)
-                np.add(buf[:, 0], buf[:, 1], out=outdata[:, 0])
-                outdata[:, 0] *= 0.5
-                if outdata.shape[1] > 1:
-                    outdata[:, 1:] = 0.0
+            if self._stream is not None:
+                raise RuntimeError("the open stream owns the callback")
+            binding = self._bindings[self._engine.samplerate]
+            self._binding = binding
+            binding.channels = outdata.shape[1]
+            binding.call(outdata[:frames], PA_OUTPUT_UNDERFLOW if status.output_underflow else 0)
         except Exception:
             outdata.fill(0)
-            self.errors += 1
-        # how long this block took, against how long it lasts (the "% of one core" figure)
-        self._times[self._time_i % TIMES] = perf_counter() - t0
-        self._frames[self._time_i % TIMES] = frames
-        self._time_i += 1
+            self._driven_errors += 1
 
     # -- opening, watching, reopening (never on the audio thread)
     def _note(self, line: str, level: int = logging.WARNING) -> None:
@@ -291,8 +302,16 @@ class AudioOutput:
             log.log(level, line)
 
     def _engine_for(self, samplerate: int) -> Engine:
+        """The engine (and its callback binding, `_bindings[samplerate]`) for this rate."""
         if samplerate not in self._engines:
-            self._engines[samplerate] = Engine(self.settings, samplerate)
+            engine = Engine(self.settings, samplerate)      # compiles or loads the kernels: no lock held
+            binding = Binding(engine, self._box)
+            native_callback()                             # the cfunc too, before any stream exists
+            with self._config_lock:                       # a scene change may have come meanwhile
+                engine.set_settings(self.settings)
+                binding.publish_config()
+                self._bindings[samplerate] = binding
+                self._engines[samplerate] = engine
         return self._engines[samplerate]
 
     def _open(self) -> bool:
@@ -312,10 +331,13 @@ class AudioOutput:
         for sr in dict.fromkeys((self.settings.samplerate, int(dev["default_samplerate"]))):
             try:
                 engine = self._engine_for(sr)
-                stream = sd.OutputStream(device=index, samplerate=sr, blocksize=self.settings.blocksize,
-                                         channels=channels, dtype="float32", latency="low",
-                                         callback=self._callback)
-                self._engine = engine
+                binding = self._bindings[sr]
+                binding.channels = channels          # no stream of this binding runs now
+                stream = sd._StreamBase("output", samplerate=sr, blocksize=self.settings.blocksize, device=index,
+                                        channels=channels, dtype="float32", latency="low",
+                                        callback=sd._ffi.cast("PaStreamCallback *", native_callback().address),
+                                        userdata=sd._ffi.cast("void *", binding.userdata))
+                self._engine, self._binding = engine, binding
                 stream.start()
             except Exception as exc:
                 last = exc
@@ -356,6 +378,7 @@ class AudioOutput:
         if not t.is_alive():
             return True
         self._wedged = True
+        _stranded.append((stream, self._binding))   # PortAudio may still hold their addresses
         try:
             import atexit
             atexit.unregister(self._sd._exit_handler)

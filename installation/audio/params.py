@@ -15,7 +15,8 @@ Layout (offsets are the constants below):
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import intrinsic
 
 MAX_VOICES = 64
 HIT_SLOTS = 16
@@ -145,10 +146,12 @@ class AudioParams:
 class Mailbox:
     """Single writer (main loop), single reader (audio callback), no lock, no allocation.
 
-    A ring of slots with a sequence number each (odd while being written). The reader copies
-    the newest slot and keeps its copy only if the slot's number did not change meanwhile;
-    otherwise it keeps last tick's targets, which is harmless. Numbers are Python ints in a
-    list: reads and writes of one item are atomic under the GIL.
+    A ring of slots with a sequence number each (odd while being written): a seqlock. The
+    reader copies the newest slot and keeps its copy only if the slot's number did not change
+    meanwhile; otherwise it keeps last tick's targets, which is harmless. Everything lives in
+    numpy arrays and both sides are nogil kernels with memory fences, so the reader can be
+    native code that never takes the GIL (the real-time stream's callback, native_callback.py)
+    while a writer on another core publishes.
     """
 
     SLOTS = 4
@@ -156,29 +159,94 @@ class Mailbox:
     def __init__(self, volume: float = 0.6):
         proto = AudioParams(volume)
         self._lo, self._hi, self._default = proto.lo, proto.hi, proto.default
-        self._slots = [proto.data.copy() for _ in range(self.SLOTS)]
-        self._seq = [0] * self.SLOTS
-        self._latest = 0
+        self.slots = np.empty((self.SLOTS, SIZE), np.float32)
+        self.slots[:] = proto.data
+        self.seq = np.zeros(self.SLOTS, np.int64)
+        self.latest = np.zeros(1, np.int64)
         self._next = 1
         self.bad_values = 0
 
     def publish(self, params: AudioParams) -> None:
         j = self._next
-        self._seq[j] += 1
-        self.bad_values += sanitize_into(params.data, self._slots[j], self._lo, self._hi, self._default)
-        self._seq[j] += 1
-        self._latest = j
+        self.bad_values += publish_sanitized(params.data, self.slots, self.seq, self.latest, j,
+                                             self._lo, self._hi, self._default)
         self._next = (j + 1) % self.SLOTS
 
     def read_into(self, dst: np.ndarray) -> bool:
         """Copy the newest published targets into dst (a staging buffer); False when the copy
         may be torn, and then the caller must not use dst."""
-        j = self._latest
-        s = self._seq[j]
-        if s & 1:
-            return False
-        np.copyto(dst, self._slots[j])
-        return self._seq[j] == s
+        return seq_read(self.slots, self.seq, self.latest, dst)
 
     def initial(self) -> np.ndarray:
-        return self._slots[self._latest].copy()
+        return self.slots[self.latest[0]].copy()
+
+
+class SeqBox:
+    """A seqlock mailbox for any float array (the stream's engine config): the same protocol
+    as Mailbox, without the clamping. Single writer; the reader is `seq_read`."""
+
+    SLOTS = 2
+
+    def __init__(self, initial: np.ndarray):
+        self.slots = np.empty((self.SLOTS,) + initial.shape, initial.dtype)
+        self.slots[:] = initial
+        self.seq = np.zeros(self.SLOTS, np.int64)
+        self.latest = np.zeros(1, np.int64)
+        self._next = 1
+
+    def publish(self, values: np.ndarray) -> None:
+        j = self._next
+        publish_copy(values, self.slots, self.seq, self.latest, j)
+        self._next = (j + 1) % self.SLOTS
+
+
+@intrinsic
+def fence(typingctx):
+    """A full memory barrier (and a compiler barrier): the seqlock's sequence numbers must be
+    ordered against the payload on every CPU, ARM included, and LLVM must not move the
+    reader's second load of the number across the copy."""
+    def codegen(context, builder, sig, args):
+        builder.fence("seq_cst")
+        return context.get_dummy_value()
+    return types.void(), codegen
+
+
+@njit(nogil=True, cache=True)
+def publish_sanitized(src, slots, seq, latest, j, lo, hi, default) -> int:
+    """Write slot j (clamped, non-finite values replaced) under its sequence number and make
+    it the newest. Returns how many values were not finite."""
+    seq[j] += 1
+    fence()
+    bad = sanitize_into(src, slots[j], lo, hi, default)
+    fence()
+    seq[j] += 1
+    fence()
+    latest[0] = j
+    return bad
+
+
+@njit(nogil=True, cache=True)
+def publish_copy(src, slots, seq, latest, j):
+    seq[j] += 1
+    fence()
+    for i in range(src.shape[0]):
+        slots[j, i] = src[i]
+    fence()
+    seq[j] += 1
+    fence()
+    latest[0] = j
+
+
+@njit(nogil=True, cache=True)
+def seq_read(slots, seq, latest, dst) -> bool:
+    """Copy the newest slot into dst; False when the writer touched it meanwhile (dst is then
+    garbage and must not be used)."""
+    j = latest[0]
+    s = seq[j]
+    if s & 1:
+        return False
+    fence()
+    for i in range(dst.shape[0]):       # a plain loop: no temporary, whatever numba decides
+        dst[i] = slots[j, i]
+    fence()
+    return seq[j] == s
