@@ -83,7 +83,7 @@ def hud_lines(pipeline, stats: LoopStats, extra: dict) -> list[str]:
     mood = pipeline.control.mood
     recent = stats.recent_frame_ms()[-120:] if stats.frames else []
     ms = float(sum(recent) / len(recent)) if len(recent) else 0.0
-    lines = [f"{stats.fps_mean:5.1f} fps   frame {ms:5.2f} ms   ticks {pipeline.tick}   dropped {stats.dropped_ticks}",
+    lines = [f"{stats.fps_recent:5.1f} fps   frame {ms:5.2f} ms   ticks {pipeline.tick}   dropped {stats.dropped_ticks}",
              f"particles {pipeline.swarm.n}   participants {mood.count}"
              + ("   (attract mode)" if pipeline.control.attract_active else ""),
              f"mood  valence {mood.valence:+.2f}  arousal {mood.arousal:.2f}  agreement {mood.agreement:.2f}  energy {mood.energy:.2f}"]
@@ -359,7 +359,7 @@ class _LiveParts:
             mood = self.pipeline.control.mood
             a = audio_stats(self.audio)
             self.status.publish({
-                "fps": stats.fps_mean, "participants": mood.count, "valence": mood.valence,
+                "fps": stats.fps_recent, "participants": mood.count, "valence": mood.valence,
                 "arousal": mood.arousal, "agreement": mood.agreement, "energy": mood.energy,
                 "scene": self.pipeline.mixer.current_name,
                 "osc_received": self.listener.received if self.listener else 0,

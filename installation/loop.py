@@ -14,6 +14,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 RING = 1 << 16  # frame times kept for the percentiles: the last ~18 minutes at 60 fps
+RECENT = 120    # frames the current frame rate is measured over
 
 
 class Stage(Protocol):
@@ -29,6 +30,7 @@ class LoopStats:
     dropped_ticks: int = 0
     wall_s: float = 0.0
     frame_ms: np.ndarray = field(default_factory=lambda: np.zeros(RING, np.float64))
+    frame_end: np.ndarray = field(default_factory=lambda: np.zeros(RING, np.float64))
 
     def recent_frame_ms(self) -> np.ndarray:
         return self.frame_ms[:min(self.frames, RING)]
@@ -40,6 +42,18 @@ class LoopStats:
     @property
     def fps_mean(self) -> float:
         return self.frames / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def fps_recent(self) -> float:
+        """Frames per second over the last RECENT frames (about 2 s at 60 fps): what the
+        screen does now. After hours the whole-run mean hardly moves, so it cannot show a
+        slowdown to the technician watching the HUD or the status feed."""
+        n = min(self.frames, RECENT + 1)
+        if n < 2:
+            return 0.0
+        last = (self.frames - 1) % RING
+        span = self.frame_end[last] - self.frame_end[(self.frames - n) % RING]
+        return (n - 1) / span if span > 0 else 0.0
 
 
 def run_loop(stage: Stage, *, tick_s: float | None, max_catchup: int = 4,
@@ -73,6 +87,7 @@ def run_loop(stage: Stage, *, tick_s: float | None, max_catchup: int = 4,
         stage.frame()
         t1 = clock()
         stats.frame_ms[stats.frames % RING] = (t1 - t0) * 1000.0
+        stats.frame_end[stats.frames % RING] = t1
         stats.frames += 1
         stats.wall_s = t1 - start
         if on_frame is not None:

@@ -4,7 +4,7 @@ The frame loop hands a snapshot dict to `publish()` (a one-slot mailbox: a refer
 swap, no I/O, never blocks); this thread owns the UDP socket and sends the latest one.
 Messages, one per datagram (what TouchOSC, TouchDesigner and oscdump handle best):
 
-    /status/fps           f  frames per second
+    /status/fps           f  frames per second now (over the last ~2 s, not the whole run)
     /status/participants  i  real participants now
     /status/mood          f f f f  valence arousal agreement energy
     /status/scene         s  scene name (the one fading in during a crossfade)
