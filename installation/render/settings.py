@@ -15,7 +15,7 @@ class RenderSettings:
     height: int = setting(720, "render resolution height", unit="px", lo=64, hi=4320)
     palette: tuple[str, ...] = setting(DEFAULT_PALETTE, "species colours as #rrggbb, repeated if there are more species")
     warmth: float = setting(0.0, "palette warmth shift, -1 cool .. 1 warm; valence adds to it", lo=-1.0, hi=1.0)
-    point_gain: float = setting(0.10, "light each particle adds to its pixels at a 720-row render (scaled with the pixel density at other sizes, so the look does not change with resolution)", lo=0.0, hi=10.0)
+    point_gain: float = setting(0.12, "light each particle adds to its pixels at a 720-row render (scaled with the pixel density at other sizes, so the look does not change with resolution)", lo=0.0, hi=10.0)
     speed_gain: float = setting(1.5, "extra brightness with speed", lo=0.0, hi=20.0)
     energy_gain: float = setting(1.0, "extra brightness with a particle's energy (pulses, touches)", lo=0.0, hi=20.0)
     trail_decay: float = setting(0.93, "fraction of light kept from the previous frame (trails)", lo=0.0, hi=0.99)

@@ -8,7 +8,7 @@ from ..config.fields import setting
 
 @dataclass(frozen=True)
 class SimSettings:
-    particles: int = setting(60000, "number of nanobots in the swarm", unit="count", lo=16, hi=1_000_000)
+    particles: int = setting(50000, "number of nanobots in the swarm", unit="count", lo=16, hi=1_000_000)
     species: int = setting(8, "number of species: the tiles of the mosaic, each with a colour and a voice", unit="count", lo=1, hi=16)
     tick_hz: int = setting(60, "fixed simulation rate; replay and export step the same ticks", unit="Hz", lo=10, hi=240)
     seed: int = setting(1, "seed of the initial swarm, the interaction matrix and the attract crowd", lo=0, hi=2**31 - 1)
