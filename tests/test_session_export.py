@@ -89,6 +89,26 @@ def test_colours_keep_their_channels_and_odd_sizes_are_padded(tmp_path, require)
         assert np.abs(rgb[24, x] - want).max() < 16, (x, rgb[24, x])
 
 
+def test_a_written_frame_is_kept_as_it_was_while_the_caller_reuses_its_buffer(tmp_path, require):
+    """write() returns before ffmpeg has the frame (the renderer then draws the next one into
+    the same array): what was written must be what is encoded, frame by frame."""
+    ffmpeg_or_skip(require)
+    import imageio_ffmpeg
+    w, h = 64, 48
+    frame = np.empty((h, w), np.uint32)
+    colours = [(230, 20, 20), (20, 230, 20), (20, 20, 230)] * 4
+    with VideoWriter(tmp_path / "r.mp4", w, h, 30) as vw:
+        for c in colours:
+            frame[:] = bgra(*c)
+            vw.write(frame)
+    gen = imageio_ffmpeg.read_frames(str(tmp_path / "r.mp4"))
+    next(gen)
+    got = [np.frombuffer(f, np.uint8).reshape(h, w, 3)[24, 32].astype(int) for f in gen]
+    assert len(got) == len(colours)
+    for rgb, want in zip(got, colours):
+        assert np.abs(rgb - want).max() < 24, (rgb, want)
+
+
 def test_ffmpeg_failure_and_bad_frames_are_one_line_errors(tmp_path, require):
     ffmpeg_or_skip(require)
     vw = VideoWriter(tmp_path / "x.not-a-format", 64, 64, 30)
