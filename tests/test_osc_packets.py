@@ -20,10 +20,10 @@ def build(address: str, args) -> bytes:
 
 _value = st.one_of(st.tuples(st.just("f"), st.floats(width=32, allow_nan=False)),
                    st.tuples(st.just("i"), st.integers(-2**31, 2**31 - 1)),
-                   st.tuples(st.just("s"), st.text(st.characters(blacklist_characters="\x00"), max_size=12)),  # OSC strings end at NUL
+                   st.tuples(st.just("s"), st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=12)),  # OSC strings end at NUL; lone surrogates are not text UTF-8 can carry
                    st.tuples(st.just("d"), st.floats(allow_nan=False)),
                    st.tuples(st.just("T"), st.just(True)))
-_address = st.text(min_size=0, max_size=30).map(lambda s: "/" + s.replace("\x00", ""))
+_address = st.text(st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=30).map(lambda s: "/" + s.replace("\x00", ""))
 
 
 @settings(max_examples=500, deadline=None)
