@@ -100,7 +100,8 @@ class UnderflowWatch:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the run (default 60)")
-    ap.add_argument("--participants", type=int, default=64)
+    ap.add_argument("--participants", type=int, default=180,
+                    help="phones of the virtual crowd (default 180: about 2,000 msg/s, issue 4's load)")
     ap.add_argument("--mood", default="surge")
     ap.add_argument("--blocksize", type=int, default=256)
     ap.add_argument("--realtime", action="store_true",
@@ -185,6 +186,7 @@ def main(argv=None) -> int:
         "audio_load_max": s.get("audio_load_max"),
         "participants_peak": s.get("participants_peak"),
         "osc_received": s.get("osc_received"),
+        "osc_msgs_per_s": round(float(s.get("osc_received") or 0) / max(float(s.get("wall_s") or 0.0), 1e-9), 1),
         "fps_mean": s.get("fps_mean"),
         "frame_ms_p50": s.get("frame_ms_p50"),
         "frame_ms_p99": s.get("frame_ms_p99"),
