@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from audio_soak import start_jackd  # noqa: E402  (the sibling script starts JACK the same way)
 
 
 def realtime_threads(pid: int) -> bool:
@@ -45,13 +47,6 @@ def realtime_threads(pid: int) -> bool:
         except OSError:
             continue
     return False
-
-
-def server_up(env: dict) -> bool:
-    try:
-        return subprocess.run(["jack_lsp"], env=env, capture_output=True, timeout=5).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
 
 
 def free_udp_port() -> int:
@@ -134,20 +129,15 @@ def main(argv=None) -> int:
     name = f"living-mosaic-run-soak-{os.getpid()}"
     env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1", SDL_VIDEODRIVER="dummy",
                SDL_AUDIODRIVER="dummy", PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    mode = "--realtime" if args.realtime else "--no-realtime"
-    jack = subprocess.Popen(["jackd", "-n", name, mode, "-d", "dummy", "-r", "48000",
-                             "-p", str(args.blocksize)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        jack = start_jackd(name, 48000, args.blocksize, args.realtime)
+    except RuntimeError as exc:
+        print(f"audio_run_soak: {exc}", file=sys.stderr)
+        return 2
     run = crowd = None
     tmp = tempfile.TemporaryDirectory()
     summary_path = Path(tmp.name) / "summary.json"
     try:
-        for _ in range(100):
-            if server_up(env):
-                break
-            time.sleep(0.1)
-        else:
-            print("audio_run_soak: jackd did not come up in 10 s", file=sys.stderr)
-            return 2
         port = free_udp_port()
         watch = UnderflowWatch()
         cmd = [sys.executable, str(ROOT / "run_installation.py"), "run", "--windowed", "--duration", str(args.seconds),
