@@ -124,6 +124,44 @@ def test_area_check_matches_its_twin_and_brute_force():
         assert all(got[0][1][y >> shift, x >> shift] == K.CAREFUL for y, x in rejected)
 
 
+def run_area_check(fn, k, fmap, cand, rh, rw, limit, shift):
+    ny, nx = fmap.shape
+    c = cand.copy()
+    tiles = np.zeros((-(-ny >> shift), -(-nx >> shift)), np.uint8)
+    fn(k, fmap, c, rh, rw, limit, np.zeros((ny + 1, nx + 1), np.int32),
+       np.zeros((ny - rh + 2, nx - rw + 2), np.int32), tiles, shift, np.zeros(ny, np.int64))
+    return c, tiles
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_the_quick_bound_admits_only_what_the_tables_admit(dense):
+    """Candidates far from any crowd of flashing regions are admitted by the coarse bound
+    alone; with a dense patch the rest go through the tables. Either way the decisions are
+    the twin's (the exact summed-area check)."""
+    rng = np.random.default_rng(11 + dense)
+    ny, nx, rh, rw, limit, shift = 96, 160, 20, 30, 150, 3
+    fmap = (rng.random((ny, nx)) < 0.005).astype(np.uint8)
+    if dense:
+        fmap[30:60, 60:100] |= (rng.random((30, 40)) < 0.6).astype(np.uint8)
+    cand = np.zeros((ny, nx, 2), np.uint8)
+    cand[:, :, 1] = (rng.random((ny, nx)) < 0.01) * K.CAND
+    cand[:, :, 0] = (rng.random((ny, nx)) < 0.01) * K.CAND
+    fmap |= (cand[:, :, 1] == K.CAND).astype(np.uint8)
+    got, tiles = run_area_check(K.area_check, 1, fmap, cand, rh, rw, limit, shift)
+    want, want_tiles = run_area_check(R.area_check, 1, fmap, cand, rh, rw, limit, shift)
+    assert np.array_equal(got, want) and np.array_equal(tiles, want_tiles)
+    assert (got[:, :, 1] == K.ADMIT).any()
+    assert ((got[:, :, 1] == K.REJECT).any()) == dense
+    quick = cand.copy()
+    done = K._admit_by_bound(1, fmap, quick, rh, rw, limit, np.zeros((ny + 1, nx + 1), np.int32),
+                             np.ones(ny, np.int64))
+    assert done == (not dense)
+    admitted = quick[:, :, 1] == K.ADMIT
+    assert admitted.any() and (got[:, :, 1][admitted] == K.ADMIT).all()
+    assert ((quick[:, :, 1] == K.CAND).any()) == dense
+    assert np.array_equal(quick[:, :, 0], cand[:, :, 0])
+
+
 def test_settle_undoes_the_frame_in_a_tile_the_limiter_takes_over():
     w, h = 48, 32
     g = busy_guard(w, h, 30.0, seed=5)

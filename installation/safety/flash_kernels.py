@@ -492,6 +492,67 @@ def _judge(k, cand, rh, rw, over, rejected):
         rejected[y] = n_rej
 
 
+COARSE = 16     # regions per side of a cell of the area check's quick bound
+
+
+@njit(nogil=True, cache=True)
+def _admit_by_bound(k, fmap, cand, rh, rw, limit, sat, rejected):
+    """Admit the candidates of signal k that no over rectangle can hold, by an upper bound;
+    True when that was all of them (`rejected` is then zeroed). Every rectangle holding
+    candidate (y, x) lies in the window of rows y - rh + 1 .. y + rh - 1 and columns
+    x - rw + 1 .. x + rw - 1, and the COARSE-sided cells that window touches hold at least as
+    many marked regions as the rectangle does. `sat` (scratch, at least ny / COARSE + 2 by
+    nx / COARSE + 2): the cells' summed-area table. (Candidates are marked in `fmap`: only
+    its marked cells are searched for them.)"""
+    ny, nx = fmap.shape
+    cy = -(-ny // COARSE)
+    cx = -(-nx // COARSE)
+    for j in range(cy + 1):
+        for i in range(cx + 1):
+            sat[j, i] = 0
+    full = nx // COARSE
+    for y in range(ny):
+        row = fmap[y]
+        j = y // COARSE + 1
+        for i in range(full):   # a fixed count: the compiler vectorises it
+            n = np.int32(0)
+            for x in range(i * COARSE, i * COARSE + COARSE):
+                n += np.int32(row[x])
+            sat[j, i + 1] += n
+        if full < cx:
+            n = np.int32(0)
+            for x in range(full * COARSE, nx):
+                n += np.int32(row[x])
+            sat[j, cx] += n
+    for j in range(1, cy + 1):
+        for i in range(1, cx + 1):
+            sat[j, i] += sat[j - 1, i] + sat[j, i - 1] - sat[j - 1, i - 1]
+    quiet = sat[cy, cx] <= limit    # the level holds no more than one rectangle may
+    left = False
+    for j in range(cy):
+        for i in range(cx):
+            if sat[j + 1, i + 1] - sat[j, i + 1] - sat[j + 1, i] + sat[j, i] == 0:
+                continue    # no marked region, so no candidate, in this cell
+            for y in range(j * COARSE, min(ny, j * COARSE + COARSE)):
+                y0 = max(0, y - rh + 1) // COARSE
+                y1 = min(ny - 1, y + rh - 1) // COARSE + 1
+                for x in range(i * COARSE, min(nx, i * COARSE + COARSE)):
+                    if cand[y, x, k] != CAND:
+                        continue
+                    if not quiet:
+                        x0 = max(0, x - rw + 1) // COARSE
+                        x1 = min(nx - 1, x + rw - 1) // COARSE + 1
+                        if sat[y1, x1] - sat[y0, x1] - sat[y1, x0] + sat[y0, x0] > limit:
+                            left = True
+                            continue
+                    cand[y, x, k] = ADMIT
+    if left:
+        return False
+    for y in range(ny):
+        rejected[y] = 0
+    return True
+
+
 @njit(nogil=True, cache=True)
 def area_check(k, fmap, cand, rh, rw, limit, integ, over, tiles, shift, rejected):
     """Admit or reject signal k's candidates of one level so that no field holds too many
@@ -506,9 +567,15 @@ def area_check(k, fmap, cand, rh, rw, limit, integ, over, tiles, shift, rejected
     regions only lie in rectangles that stay within the limit, and a rectangle without
     admitted regions gains no flashing region, so the limit holds after every frame.
     Summed-area tables, of the map and of the over rectangles, answer each in O(1).
+
+    Usually a coarse count shows that no rectangle around a candidate can be over (calm and
+    twinkling content: flashing regions are few or far apart): such candidates are admitted
+    at once, as the tables would admit them, and the tables are built only for the rest.
     """
     ny = cand.shape[0]
     nx = cand.shape[1]
+    if _admit_by_bound(k, fmap, cand, rh, rw, limit, integ, rejected):
+        return
     _row_sums(fmap, integ)
     _sum_down(integ, ny + 1, nx + 1)
     _over_rows(integ, rh, rw, limit, over)
