@@ -43,6 +43,8 @@ N_IPRM = 10
 B_SPEED, B_ENERGY, B_NEIGHBOURS, B_RESETS, B_HOME = range(5)
 N_BLOCK_STATS = 5
 
+NEAR_SUB = 4    # cells of the near map (`touch_near`) per touch bin and axis
+
 
 @njit(nogil=True, cache=True)
 def touch_sums(xi, yi, si, touches, tbin_start, tbin_items, tgx, tgy, tb_inv_w, tb_inv_h,
@@ -51,11 +53,11 @@ def touch_sums(xi, yi, si, touches, tbin_start, tbin_items, tgx, tgy, tb_inv_w, 
     energy they give: Σ pressure × weight × (1 − q²) × (offset / reach) and Σ pressure × weight × (1 − q²)."""
     bx = min(max(int(xi * tb_inv_w), 0), tgx - 1)
     by = min(max(int(yi * tb_inv_h), 0), tgy - 1)
-    inv_r = 1.0 / touch_r
-    r2 = touch_r * touch_r
     ax = 0.0
     ay = 0.0
     de = 0.0
+    inv_r = 1.0 / touch_r
+    r2 = touch_r * touch_r
     for kr in range(3):
         row, _s = axis_bins(by, tgy, wrap, kr)
         if row < 0:
@@ -171,7 +173,7 @@ def _to_world(p, v, size, top, wrap):
 
 @njit(nogil=True, cache=True, parallel=True)
 def step_particles(xs, ys, vxs, vys, es, sps, hxs, hys, nfx, nfy, nsvx, nsvy, nnb, cell_start, prm, iprm,
-                   flow_gx, flow_gy, touches, tbin_start, tbin_items, pulses,
+                   flow_gx, flow_gy, touches, tbin_start, tbin_items, tnear, pulses,
                    x, y, vx, vy, e, sp, hx, hy, block_stats, block_species):
     """Everything after the neighbour pass (whose sums arrive in nfx .. nnb): the outside
     forces, integration, the new state and the statistics of each row of cells."""
@@ -192,6 +194,10 @@ def step_particles(xs, ys, vxs, vys, es, sps, hxs, hys, nfx, nfy, nsvx, nsvy, nn
     n_touch = iprm[I_NTOUCH]
     n_pulse = iprm[I_NPULSE]
     nsp = block_species.shape[1]
+    near_nx = NEAR_SUB * iprm[I_TGX]
+    near_ny = NEAR_SUB * iprm[I_TGY]
+    near_w = prm[P_TB_INV_W] * NEAR_SUB
+    near_h = prm[P_TB_INV_H] * NEAR_SUB
     evens = (gy + 1) // 2
     for k in prange(gy):
         row = 2 * k if k < evens else 2 * (k - evens) + 1     # as in neighbour_pass
@@ -218,7 +224,9 @@ def step_particles(xs, ys, vxs, vys, es, sps, hxs, hys, nfx, nfy, nsvx, nsvy, nn
                                prm[P_FLOW_KX], prm[P_FLOW_KY])
                 ax += flow_k * u
                 ay += flow_k * v
-            if n_touch > 0:
+            if n_touch > 0 and tnear[min(max(int(yi * near_h), 0), near_ny - 1) * near_nx
+                                     + min(max(int(xi * near_w), 0), near_nx - 1)]:
+                # (`touch_near`: most particles are out of every touch's reach)
                 tx, ty, tde = touch_sums(xi, yi, si, touches, tbin_start, tbin_items, iprm[I_TGX],
                                          iprm[I_TGY], prm[P_TB_INV_W], prm[P_TB_INV_H], wrap, w, h,
                                          prm[P_TOUCH_R], prm[P_TOUCH_OTHERS])
@@ -281,6 +289,46 @@ def step_particles(xs, ys, vxs, vys, es, sps, hxs, hys, nfx, nfy, nsvx, nsvy, nn
         block_stats[row, B_NEIGHBOURS] = s_nb
         block_stats[row, B_RESETS] = s_reset
         block_stats[row, B_HOME] = s_home
+
+
+@njit(nogil=True, cache=True)
+def touch_near(touches, n_touches, tgx, tgy, tb_inv_w, tb_inv_h, wrap, w, h, touch_r, tnear):
+    """tnear[cy * NEAR_SUB * tgx + cx] = 1 where some point of near-map cell (cx, cy) (a
+    NEAR_SUB-th of a touch bin per side) is within reach of a touch, else 0. Most particles are
+    out of every touch's reach: they skip the nine-bin search. The test is a little generous,
+    so a cell left at 0 holds no particle that any touch could pull."""
+    nx = NEAR_SUB * tgx
+    ny = NEAR_SUB * tgy
+    cw = 1.0 / (tb_inv_w * NEAR_SUB)
+    ch = 1.0 / (tb_inv_h * NEAR_SUB)
+    reach2 = (touch_r * 1.0001) ** 2
+    for c in range(nx * ny):
+        tnear[c] = 0
+    for t in range(n_touches):
+        tx = np.float64(touches[t, 0])
+        ty = np.float64(touches[t, 1])
+        if not (math.isfinite(tx) and math.isfinite(ty)):
+            continue
+        for cy in range(ny):
+            dy = _gap(ty, cy, ny, ch, wrap, h)
+            if dy * dy >= reach2:
+                continue
+            for cx in range(nx):
+                dx = _gap(tx, cx, nx, cw, wrap, w)
+                if dx * dx + dy * dy < reach2:
+                    tnear[cy * nx + cx] = 1
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _gap(t, c, n, size, wrap, period):
+    """Distance along one axis from coordinate t to cell c of n cells of `size` (0 inside).
+    Wrapped, to the nearest image (positions stay in the world); walled, the edge cells
+    reach out to infinity."""
+    if wrap:
+        return max(0.0, abs(min_image(t - (c + 0.5) * size, period)) - 0.5 * size)
+    lo = -math.inf if c == 0 else c * size
+    hi = math.inf if c == n - 1 else (c + 1) * size
+    return lo - t if t < lo else (t - hi if t > hi else 0.0)
 
 
 @njit(nogil=True, cache=True)

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import forces as F
 from .flow import FlowLattice
-from .forces import bin_touches, count_bad_rows, reduce_blocks, step_particles
+from .forces import bin_touches, count_bad_rows, reduce_blocks, step_particles, touch_near
 from .neighbours import LANES, neighbour_pass, neighbour_pass_min_image
 from .grid import GridSpec, assign_cells, counting_sort, gather_state
 from .layout import interaction_factors, mosaic_grid, mosaic_homes
@@ -128,6 +128,7 @@ class Swarm:
 
         self._tbin_start = np.zeros(TOUCH_BINS_MAX * TOUCH_BINS_MAX + 1, np.int32)
         self._tbin_items = np.zeros(0, np.int32)
+        self._tnear = np.zeros((F.NEAR_SUB * TOUCH_BINS_MAX) ** 2, np.uint8)
         self._tcell = np.zeros(0, np.int32)
 
         # one block of work per row of cells: its candidate runs and its partial statistics
@@ -249,6 +250,8 @@ class Swarm:
             self._tcell = np.zeros(p.touches.shape[0], np.int32)
         iprm[F.I_NTOUCH] = bin_touches(p.touches, n_touch, tgx, tgy, prm[F.P_TB_INV_W], prm[F.P_TB_INV_H],
                                        self._tbin_start, self._tcell, self._tbin_items)
+        touch_near(p.touches, n_touch, tgx, tgy, prm[F.P_TB_INV_W], prm[F.P_TB_INV_H], self.wrap,
+                   prm[F.P_W], prm[F.P_H], touch_r, self._tnear)
         n_pulse = min(max(int(p.n_pulses), 0), p.pulses.shape[0])
         iprm[F.I_NPULSE] = n_pulse
         # rows with NaN or infinity are skipped by the kernels; count them like bad scalars
@@ -284,7 +287,7 @@ class Swarm:
                              self._shifts, self._nfx, self._nfy, self._nsvx, self._nsvy, self._nnb)
         step_particles(self._xs, self._ys, self._vxs, self._vys, self._es, self._sps, self._hxs, self._hys,
                        self._nfx, self._nfy, self._nsvx, self._nsvy, self._nnb, self._cell_start, prm,
-                       self._iprm, self.flow.gx, self.flow.gy, p.touches, self._tbin_start, self._tbin_items,
+                       self._iprm, self.flow.gx, self.flow.gy, p.touches, self._tbin_start, self._tbin_items, self._tnear,
                        p.pulses, self.x, self.y, self.vx, self.vy, self.energy, self.species,
                        self.target_x, self.target_y, self._block_stats, self._block_species)
         self.tick += 1
