@@ -15,7 +15,8 @@ from installation.safety.settings import SafetySettings
 LUT = srgb_to_linear_lut()
 ENC = linear_to_srgb_table(LUT)
 STATE = ("_sums", "_ext", "_ext_old", "_dirs", "_hist", "_chunk_risk", "_chunk_mask", "_tiles",
-         "_cand", "_ncand", "_fmap", "_prev_px", "_keep_px")
+         "_cand", "_ncand", "_fmap", "_prev_px", "_keep_px", "_chunk_next")
+TWIN_KEEPS = ("_chunk_next",)   # the kernels' own shortcut: the twins do without it
 
 
 def busy_guard(w, h, deg, frames=24, seed=0):
@@ -31,8 +32,8 @@ def measure(kernels, g, frame, t, stamp):
     """One frame's measuring pass, as `FlashGuard.process` runs it (before the limiter)."""
     kernels.measure_track(frame, g._keep_px, g._lut, g._lv, False, t, t - g.window, stamp,
                           g._sums, g._ext_old, g._ext, g._dirs, g._hist, g._chunk_risk,
-                          g._chunk_mask, g._tiles, g._cand, g._cons, g._ncand, g._fmap, THR_LUM,
-                          THR_RED)
+                          g._chunk_mask, g._chunk_next, g._tiles, g._cand, g._cons, g._ncand,
+                          g._fmap, THR_LUM, THR_RED)
 
 
 def tile_regions(g, ty, tx):
@@ -62,7 +63,8 @@ def test_measure_track_matches_its_twin(w, h, deg):
         measure(kernels, g, frame, 30, g._stamp + 1)
         outs.append(snapshot(g))
     for name in outs[0]:
-        assert np.array_equal(outs[0][name], outs[1][name]), name
+        if name not in TWIN_KEEPS:
+            assert np.array_equal(outs[0][name], outs[1][name]), name
     out = outs[0]
     # the busy state exercises every path: candidates (tiles left pending), detections
     # recorded, flashing regions in the area check's map, pixels kept for the next frame
@@ -239,7 +241,8 @@ def test_the_whole_guard_matches_its_twin_bit_for_bit(w, h, deg, kind):
     assert fast.limited_frames > 0 and fast.held_regions > 0
     assert fast.geometry.block == (2 if w == 80 else 1)
     for name in STATE:
-        assert np.array_equal(getattr(fast, name), getattr(twin, name)), name
+        if name not in TWIN_KEEPS:
+            assert np.array_equal(getattr(fast, name), getattr(twin, name)), name
     for name in ("limited_frames", "limited_blocks", "held_regions", "frozen_regions", "crossings"):
         assert getattr(fast, name) == getattr(twin, name), name
     if kind == "blackout":

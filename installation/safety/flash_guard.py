@@ -227,6 +227,7 @@ class FlashGuard:
         n_chunks = int(lv[:, K.LV_NY].sum()) * tiles[1]
         self._chunk_risk = np.full(n_chunks, K.NEVER, np.int64)
         self._chunk_mask = np.zeros(n_chunks, np.uint8)
+        self._chunk_next = np.full(n_chunks, K.NEVER, np.int64)
         self._tiles = np.zeros(tiles, np.uint8)
         self._ncand = np.zeros((tiles[0], len(lv), 2), np.int64)
         self._careful = np.zeros((n_tiles, 2), np.int64)
@@ -268,6 +269,7 @@ class FlashGuard:
         self._hist.fill(flash_kernels.NEVER)
         self._chunk_risk.fill(flash_kernels.NEVER)
         self._chunk_mask.fill(0)
+        self._chunk_next.fill(flash_kernels.NEVER)
         self._tiles.fill(0)
         self._cand.fill(0)
         self._fmap.fill(0)
@@ -315,7 +317,7 @@ class FlashGuard:
         self._ext, self._ext_old = self._ext_old, self._ext
         k.measure_track(frame, self._keep_px, self._lut, self._lv, self._first, t, since,
                         self._stamp, self._sums, self._ext_old, self._ext, self._dirs,
-                        self._hist, self._chunk_risk, self._chunk_mask, self._tiles,
+                        self._hist, self._chunk_risk, self._chunk_mask, self._chunk_next, self._tiles,
                         self._cand, self._cons, self._ncand, self._fmap, THR_LUM, THR_RED)
         limited = False
         if self._ncand.any():    # some region is about to complete its 6th transition
@@ -330,6 +332,7 @@ class FlashGuard:
             drops = self._hist[..., flash_kernels.H_DROP]
             np.maximum(drops - shift, flash_kernels.NEVER, out=drops)
             np.maximum(self._chunk_risk - shift, flash_kernels.NEVER, out=self._chunk_risk)
+            np.maximum(self._chunk_next - shift, flash_kernels.NEVER, out=self._chunk_next)
         if limited:
             self.limited_frames += 1
         return limited
@@ -375,7 +378,8 @@ class FlashGuard:
         crossed = self._tile_crossed
         k.finish(frame, self._prev_px, self._keep_px, self._lut, self._enc, lv, t, since, tiles,
                  m, self._kf, self._sums, self._ext, self._dirs, self._hist,
-                 self._chunk_risk, self._chunk_mask, self._cons, self._cand, self._ncand,
+                 self._chunk_risk, self._chunk_mask, self._chunk_next, self._cons, self._cand,
+                 self._ncand,
                  self._fmap, self._tiles, changed, crossed, THR_LUM, THR_RED)
         self.crossings += int(crossed[:m].sum())
         n_changed = int(changed[:m].sum())

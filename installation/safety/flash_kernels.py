@@ -25,8 +25,11 @@ stamp: enough to undo the frame (H_* below).
 Chunks. A chunk is the part of one row of regions inside one tile (8 regions at level 0, 1
 at the top level). After a frame, `chunk_mask` has a bit for every region of the chunk with
 5 or more detections in the window, and `chunk_risk` is the latest 5th-newest detection
-among them (NEVER if none). The passes that look for such regions (candidates, pixels to
-keep, flashing regions) visit only the flagged regions: usually a small part of the image.
+among them (NEVER if none), and `chunk_next` the first frame at which one of them changes
+state without a new detection (a detection leaving the window). The passes that look for
+such regions (candidates, pixels to keep, flashing regions) visit only the flagged regions,
+and the detector pass only those of chunks whose `chunk_next` has come: usually a small
+part of the image.
 
 Layout. Per-region arrays are flat over all levels, level 0 first: region (Y, X) of level l
 is row `lv[l, LV_BASE] + Y * nx + X` of `sums` (n, 3: linear R, G, B summed over its
@@ -55,6 +58,7 @@ H_STAMP = HIST           # in a history record, after the detections: the stamp 
 H_DROP = HIST + 1        # frame that detected, and the detection that frame dropped
 H_LEN = HIST + 2
 NEVER = -(1 << 30)       # "no detection" in the history
+LATER = 1 << 62          # `chunk_next` of a chunk with nothing flagged
 INF = np.float32(np.inf)
 F0 = np.float32(0.0)
 F1 = np.float32(1.0)
@@ -275,12 +279,20 @@ def at_risk_next(hist, i, since_next):
 
 @njit(nogil=True, cache=True)
 def track_span(frame, keep_px, lv, l, Y, tx0, tx1, tiles_row, careful, first, t, since, stamp,
-               sums, ext_old, ext, dirs, hist, chunk_risk, chunk_mask, cons, cand, ncand,
-               fmap, thr_l, thr_q):
+               sums, ext_old, ext, dirs, hist, chunk_risk, chunk_mask, chunk_next, cons, cand,
+               ncand, fmap, thr_l, thr_q):
     """Feed the regions of row Y of level l in tiles tx0..tx1-1 to their detectors (extremes
     read from `ext_old`, written to `ext`); refresh each chunk's mask and risk, mark `fmap`
     (flashing or candidate, for the area check), and keep in `keep_px` the pixels of the
     regions at risk next frame.
+
+    A flagged region that detects nothing keeps its flag, its `fmap` marks and its risk until
+    the window's start passes one of its detections: `chunk_next` holds the first frame that
+    happens for any of the chunk's flagged regions. Until then they are carried over as they
+    are and take the quick path, like the unflagged ones (visiting each of them every frame
+    cost the guard a third of its time on busy content). What `settle` records after this
+    only moves those frames later (`chunk_next` stays early: safe), and the limiter's careful
+    pass, which undoes and redoes a tile's frame, visits every region and sets it anew.
 
     Every frame (not `careful`): a signal with FLAG_AT - 1 detections in the window that
     would complete another transition is a candidate (CAND in `cand`, counted in
@@ -304,9 +316,12 @@ def track_span(frame, keep_px, lv, l, Y, tx0, tx1, tiles_row, careful, first, t,
     for tx in range(tx0, tx1):
         c = c0 + tx
         old = chunk_mask[c]     # exact for the last frame: a superset for this one
+        due = careful or since >= chunk_next[c]   # some flagged region's state changes now
         mask = 0
         risk = NEVER
         keep = False
+        nxt = LATER
+        carried = 0
         x0 = tx << sh
         x1 = min(nx, x0 + side)
         for X in range(x0, x1):
@@ -319,22 +334,31 @@ def track_span(frame, keep_px, lv, l, Y, tx0, tx1, tiles_row, careful, first, t,
                 dirs[i, 0] = 1
                 dirs[i, 1] = 1
                 continue
+            bit = 1 << (X - x0)
+            # the detectors, written out (this loop is the guard's hottest): dir is +1
+            # (watching for a fall from the running maximum) or -1 (a rise from the
+            # minimum); multiplying by it is exact and saves a branch
+            el = ext_old[i, 0]
+            sl = np.float32(dirs[i, 0])
+            eq = ext_old[i, 1]
+            sq = np.float32(dirs[i, 1])
+            if (not (old & bit and due) and not careful and (el - lc) * sl < thr_l
+                    and (eq - q) * sq < thr_q):
+                # no transition, and not flagged or flagged as before: only the extremes move
+                ext[i, 0] = lc if (lc - el) * sl > 0 else el
+                ext[i, 1] = q if (q - eq) * sq > 0 else eq
+                carried |= old & bit
+                continue
             flags = 0
             if careful:
                 flags = cons[i]
                 cons[i] = 0
-            bit = 1 << (X - x0)
             five0 = False
             five1 = False
             if old & bit and not careful:
                 five0 = at_five(hist, i, 0, since)
                 five1 = at_five(hist, i, 1, since)
-            # the detectors, written out (this loop is the guard's hottest): dir is +1
-            # (watching for a fall from the running maximum) or -1 (a rise from the
-            # minimum); multiplying by it is exact and saves a branch
             r = NEVER
-            el = ext_old[i, 0]
-            sl = np.float32(dirs[i, 0])
             if (el - lc) * sl >= thr_l:
                 if five0:
                     cand[i, 0] = CAND
@@ -350,8 +374,6 @@ def track_span(frame, keep_px, lv, l, Y, tx0, tx1, tiles_row, careful, first, t,
                     crossed += flags & 1
             else:
                 ext[i, 0] = lc if (lc - el) * sl > 0 else el
-            eq = ext_old[i, 1]
-            sq = np.float32(dirs[i, 1])
             if (eq - q) * sq >= thr_q:
                 if five1:
                     cand[i, 1] = CAND
@@ -375,16 +397,33 @@ def track_span(frame, keep_px, lv, l, Y, tx0, tx1, tiles_row, careful, first, t,
                 if r5 > since:
                     mask |= bit
                     risk = max(risk, r5)
-                    if hist[i, 0, FLAG_AT - 1] > since or cand[i, 0] == CAND:
+                    nxt = min(nxt, r5 - 1)      # its last frame to keep, then unflagged
+                    h6 = hist[i, 0, FLAG_AT - 1]
+                    if h6 > since:
                         f0 = 1
-                    if hist[i, 1, FLAG_AT - 1] > since or cand[i, 1] == CAND:
+                        nxt = min(nxt, h6)
+                    elif cand[i, 0] == CAND:
+                        f0 = 1
+                    h6 = hist[i, 1, FLAG_AT - 1]
+                    if h6 > since:
+                        f1 = 1
+                        nxt = min(nxt, h6)
+                    elif cand[i, 1] == CAND:
                         f1 = 1
                     if r5 > since + 1:
                         keep = True
                 fmap[0, i] = f0
                 fmap[1, i] = f1
+        if carried:
+            # flagged as they were: no detection of theirs has left the window (not `due`),
+            # so their risk is still in last frame's and every one is still kept
+            mask |= carried
+            risk = max(risk, chunk_risk[c])
+            nxt = min(nxt, chunk_next[c])
+            keep = True
         chunk_mask[c] = mask
         chunk_risk[c] = risk
+        chunk_next[c] = nxt
         if keep:
             keep_chunk(frame, keep_px, s, Y, x0, x1)
     return crossed
@@ -392,7 +431,7 @@ def track_span(frame, keep_px, lv, l, Y, tx0, tx1, tiles_row, careful, first, t,
 
 @njit(nogil=True, cache=True, parallel=True)
 def measure_track(frame, keep_px, lut, lv, first, t, since, stamp, sums, ext_old, ext, dirs,
-                  hist, chunk_risk, chunk_mask, tiles, cand, cons, ncand, fmap, thr_l,
+                  hist, chunk_risk, chunk_mask, chunk_next, tiles, cand, cons, ncand, fmap, thr_l,
                   thr_q):
     """Every frame: region sums of every level, in one pass over the pixels, then every
     region's detectors (`track_span`), which leave candidates for the area check. Rows are
@@ -414,7 +453,7 @@ def measure_track(frame, keep_px, lut, lv, first, t, since, stamp, sums, ext_old
                     pool_row(lv, l, Y, 0, nx, sums, cons, False)
                 track_span(frame, keep_px, lv, l, Y, 0, ntx, tiles[j], False, first, t, since,
                            stamp, sums, ext_old, ext, dirs, hist, chunk_risk, chunk_mask,
-                           cons, cand, ncand[j], fmap, thr_l, thr_q)
+                           chunk_next, cons, cand, ncand[j], fmap, thr_l, thr_q)
 
 
 COLUMN_BLOCK = 64     # columns per parallel task when summing down the columns
@@ -998,8 +1037,8 @@ def prev_sums(prev_px, lut, lv, careful, m, psums, scratch):
 
 @njit(nogil=True, cache=True, parallel=True)
 def finish(frame, prev_px, keep_px, lut, enc, lv, t, since, careful, m, kf, sums, ext, dirs,
-           hist, chunk_risk, chunk_mask, cons, cand, ncand, fmap, tiles, changed, crossed, thr_l,
-           thr_q):
+           hist, chunk_risk, chunk_mask, chunk_next, cons, cand, ncand, fmap, tiles, changed,
+           crossed, thr_l, thr_q):
     """The careful tiles: blend toward `prev_px`, measure the true output again, feed it to
     the detectors of every level (`crossed[n]`: constrained signals that still transitioned,
     should be 0), and keep what the next frame may need. `changed[n]`: blocks changed."""
@@ -1020,7 +1059,7 @@ def finish(frame, prev_px, keep_px, lut, enc, lv, t, since, careful, m, kf, sums
                         pool_row(lv, l, Y, X0, X1, sums, cons, False)
                 count += track_span(frame, keep_px, lv, l, Y, tx, tx + 1, tiles[ty], True, False,
                                     t, since, 0, sums, ext, ext, dirs, hist, chunk_risk,
-                                    chunk_mask, cons, cand, ncand[ty], fmap,
+                                    chunk_mask, chunk_next, cons, cand, ncand[ty], fmap,
                                     thr_l, thr_q)
         crossed[n] = count
         tiles[ty, tx] = 0

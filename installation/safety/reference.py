@@ -204,7 +204,8 @@ def mark_fmap(fmap, hist, cand, idx, since):
 
 
 def measure_track(frame, keep_px, lut, lv, first, t, since, stamp, sums, ext_old, ext, dirs,
-                  hist, chunk_risk, chunk_mask, tiles, cand, cons, ncand, fmap, thr_l, thr_q):
+                  hist, chunk_risk, chunk_mask, chunk_next, tiles, cand, cons, ncand, fmap, thr_l,
+                  thr_q):
     h, w = frame.shape
     measure(frame, lut, lv, sums)
     ncand[:] = 0
@@ -510,8 +511,8 @@ def prev_sums(prev_px, lut, lv, careful, m, psums, scratch):
 
 
 def finish(frame, prev_px, keep_px, lut, enc, lv, t, since, careful, m, kf, sums, ext, dirs,
-           hist, chunk_risk, chunk_mask, cons, cand, ncand, fmap, tiles, changed, crossed, thr_l,
-           thr_q):
+           hist, chunk_risk, chunk_mask, chunk_next, cons, cand, ncand, fmap, tiles, changed,
+           crossed, thr_l, thr_q):
     h, w = frame.shape
     inv = region_inv(lv, h, w)
     for n in range(m):
