@@ -92,6 +92,16 @@ def hud_lines(pipeline, stats: LoopStats, extra: dict) -> list[str]:
     return lines
 
 
+def kernel_threads() -> str:
+    """'2 threads, tbb': how the parallel kernels run (the layer is known once one has run)."""
+    import numba
+    try:
+        layer = numba.threading_layer()
+    except ValueError:
+        layer = "not started"
+    return f"{numba.get_num_threads()} threads, {layer}"
+
+
 def settle_heap() -> None:
     """Before the first frame: everything built so far (modules, numba dispatchers, the
     config, the pipeline) lives for the whole run. Frozen, a full collection during the show
@@ -235,10 +245,11 @@ def run_command(args, cfg: Config) -> int:
         if stats.frames % 30 == 0:
             wall_now["t"] = datetime.now()
         if stats.frames == 1:
-            log.info("first frame %.2f s after start (%d particles, %s, audio %s, OSC port %s)",
+            log.info("first frame %.2f s after start (%d particles, %s, audio %s, OSC port %s, %s)",
                      time.perf_counter() - t_start, pipeline.swarm.n,
                      "headless" if headless else f"window on display {cfg.window.display}",
-                     audio_stats(audio)["audio_backend"], parts.listener.port if parts.listener else "off")
+                     audio_stats(audio)["audio_backend"], parts.listener.port if parts.listener else "off",
+                     kernel_threads())
             parts.notifier.ready("running")
 
     stats = LoopStats()

@@ -1,7 +1,7 @@
 """BGRA frames to the planar YUV 4:2:0 that H.264 stores (BT.601 matrix, limited range).
 
 Converting here, in one parallel pass, instead of handing ffmpeg BGRA: its swscale took about
-a quarter of the encoder's CPU for the conversion, and the pipe carries 1.5 bytes a pixel
+a fifth of the encoder's CPU for the conversion, and the pipe carries 1.5 bytes a pixel
 instead of 4. The matrix is BT.601, the one ffmpeg's own conversions default to both ways,
 and the stream says so (colour primaries BT.709 = sRGB's): players that read the tags and
 tools that assume BT.601 both decode the colours the renderer made. (Untagged, an HD player
