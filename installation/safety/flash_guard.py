@@ -61,9 +61,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from ..config import ConfigError
+from ..parallel import stealable_chunk
 from . import flash_kernels
 from .settings import OVERRIDE_PHRASE, SafetySettings
 
@@ -315,10 +317,12 @@ class FlashGuard:
             self._stamp = 1
             self._hist[..., flash_kernels.H_STAMP] = flash_kernels.NEVER
         self._ext, self._ext_old = self._ext_old, self._ext
-        k.measure_track(frame, self._keep_px, self._lut, self._lv, self._first, t, since,
-                        self._stamp, self._sums, self._ext_old, self._ext, self._dirs,
-                        self._hist, self._chunk_risk, self._chunk_mask, self._chunk_next, self._tiles,
-                        self._cand, self._cons, self._ncand, self._fmap, THR_LUM, THR_RED)
+        with numba.parallel_chunksize(stealable_chunk(self._tiles.shape[0])):
+            k.measure_track(frame, self._keep_px, self._lut, self._lv, self._first, t, since,
+                            self._stamp, self._sums, self._ext_old, self._ext, self._dirs,
+                            self._hist, self._chunk_risk, self._chunk_mask, self._chunk_next,
+                            self._tiles, self._cand, self._cons, self._ncand, self._fmap,
+                            THR_LUM, THR_RED)
         limited = False
         if self._ncand.any():    # some region is about to complete its 6th transition
             limited = self._limit(frame, t, since)

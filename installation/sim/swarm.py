@@ -23,6 +23,7 @@ from . import forces as F
 from .flow import FlowLattice
 from .forces import bin_touches, count_bad_rows, reduce_blocks, step_particles, touch_near
 from .neighbours import LANES, neighbour_pass, neighbour_pass_min_image
+from ..parallel import stealable_chunk
 from .grid import GridSpec, assign_cells, counting_sort, gather_state
 from .layout import interaction_factors, mosaic_grid, mosaic_homes
 from .params import StepParams
@@ -281,6 +282,12 @@ class Swarm:
                      self.target_x, self.target_y, self._kin, self._xs, self._ys, self._vxs,
                      self._vys, self._es, self._sps, self._hxs, self._hys, self._kins)
         prm = self._prm
+        with numba.parallel_chunksize(stealable_chunk(g.gy)):
+            self._row_passes(p, g, prm)
+        self.tick += 1
+        self._update_stats()
+
+    def _row_passes(self, p: StepParams, g, prm) -> None:
         self._neighbour_pass(self._xs, self._ys, self._vxs, self._vys, self._k0, self._k1, self._k2,
                              self._sps, self.matrix_u, self._cell_start, g.gx, g.gy, g.sub, self.wrap,
                              self.aspect, 1.0, self.radius, prm[F.P_REPEL], prm[F.P_LIFE], self._runs,
@@ -290,8 +297,6 @@ class Swarm:
                        self._iprm, self.flow.gx, self.flow.gy, p.touches, self._tbin_start, self._tbin_items, self._tnear,
                        p.pulses, self.x, self.y, self.vx, self.vy, self.energy, self.species,
                        self.target_x, self.target_y, self._block_stats, self._block_species)
-        self.tick += 1
-        self._update_stats()
 
     def _update_stats(self) -> None:
         reduce_blocks(self._block_stats, self._block_species, self._nblocks, self._sums, self._species_sums)
