@@ -50,8 +50,9 @@ def realtime_threads(pid: int) -> bool:
 
 
 def free_udp_port() -> int:
+    """A UDP port free on every interface, as the run's listener binds it."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind(("0.0.0.0", 0))
         return s.getsockname()[1]
 
 
@@ -138,8 +139,10 @@ def main(argv=None) -> int:
     tmp = tempfile.TemporaryDirectory()
     summary_path = Path(tmp.name) / "summary.json"
     try:
-        port = free_udp_port()
+        # the watch's socket first: a port picked and released before it was bound could be
+        # the one the kernel then hands the watch, and the run could not listen there
         watch = UnderflowWatch()
+        port = free_udp_port()
         cmd = [sys.executable, str(ROOT / "run_installation.py"), "run", "--windowed", "--duration", str(args.seconds),
                "--osc-port", str(port), "--summary", str(summary_path), "--set", "audio.device=JACK",
                "--set", f"audio.blocksize={args.blocksize}",

@@ -107,11 +107,10 @@ class StatusListener:
 
 
 def free_udp_port() -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A UDP port free on every interface, as the run's listener binds it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("0.0.0.0", 0))
+        return s.getsockname()[1]
 
 
 # -- analysis (pure: tested with made-up samples) -----------------------------------------
@@ -214,8 +213,8 @@ def main(argv=None) -> int:
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="soak-"))
     out.mkdir(parents=True, exist_ok=True)
     session, summary, run_log = out / "soak-session.jsonl", out / "summary.json", out / "run.log"
-    osc_port = free_udp_port()
     status = None if args.no_status else StatusListener().start()
+    osc_port = free_udp_port()     # after the listener's own socket, which could get it otherwise
 
     run_cmd = _cli("run", "--headless", "--record", str(session), "--summary", str(summary),
                    "--osc-port", str(osc_port), "--duration", f"{args.duration:g}")

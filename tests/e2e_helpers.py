@@ -14,8 +14,10 @@ CLI = [sys.executable, str(ROOT / "run_installation.py")]
 
 
 def free_udp_port() -> int:
+    """A UDP port free on every interface (the installation listens on 0.0.0.0). Bind your own
+    sockets before asking: a socket bound to port 0 afterwards could be handed this one."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind(("0.0.0.0", 0))
         return s.getsockname()[1]
 
 

@@ -22,11 +22,11 @@ def msg(addr, *args) -> bytes:
 
 
 def test_scene_param_and_status_over_udp(tmp_path, cli_env):
-    port = free_udp_port()
     status = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     status.bind(("127.0.0.1", 0))
     status.settimeout(0.2)
     status_port = status.getsockname()[1]
+    port = free_udp_port()
     out = tmp_path / "s.json"
     proc = start(["--headless", "--no-audio", "--osc-port", str(port), "--duration", "5",
                   "--set", "sim.particles=10000", "--set", f"status.targets=['127.0.0.1:{status_port}']",

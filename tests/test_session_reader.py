@@ -5,7 +5,6 @@ import json
 import math
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from e2e_helpers import free_udp_port
 from installation.events import InputEvent, TickedEvent
 from installation.session.errors import SessionError
 from installation.session.oscdump import LineError, parse_line
@@ -225,17 +225,11 @@ def test_write_oscdump_then_read_gives_the_same_events(tmp_path):
         assert a.tick == math.floor(a.event.t * 60 + 0.5)
 
 
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class OscDump:
     """A real `oscdump -L PORT` writing to a file, ready once a probe message shows up."""
 
     def __init__(self, tmp_path: Path):
-        self.port = _free_udp_port()
+        self.port = free_udp_port()
         self.path = tmp_path / f"oscdump-{self.port}.txt"
         self._out = open(self.path, "w")
         self.proc = subprocess.Popen(["oscdump", "-L", str(self.port)], stdout=self._out,
