@@ -8,16 +8,19 @@ import pytest
 from installation.sim import forces as F
 
 
+@pytest.mark.parametrize("r", [0.18, 0.03])
 @pytest.mark.parametrize("wrap", [True, False])
-def test_every_particle_within_reach_of_a_touch_is_in_a_near_cell(wrap):
+def test_every_particle_within_reach_of_a_touch_is_in_a_near_cell(wrap, r):
+    """Both reaches: the default one (a few large cells), and a small one, whose many cells
+    are only searched around each touch."""
     rng = np.random.default_rng(3 + wrap)
-    w, h, r = 16 / 9, 1.0, 0.18
+    w, h = 16 / 9, 1.0
     tgx, tgy = int(w / r), int(h / r)
     inv_w, inv_h = tgx / w, float(tgy)
     touches = np.zeros((8, 4), np.float32)
     touches[:5, 0] = rng.uniform(0, w, 5)
     touches[:5, 1] = rng.uniform(0, h, 5)
-    touches[0, :2] = (0.01, 0.99)             # at a corner: reaches across the wrap
+    touches[0, :2] = (0.005, 0.995)           # at a corner: reaches across the wrap
     touches[5, :2] = (np.nan, 0.5)            # skipped, like bin_touches does
     n = 6
     near = np.zeros((F.NEAR_SUB * tgx) * (F.NEAR_SUB * tgy), np.uint8)
@@ -41,6 +44,8 @@ def test_every_particle_within_reach_of_a_touch_is_in_a_near_cell(wrap):
     assert not (reached & ~flagged).any(), "a particle a touch reaches was left out"
     # and it is worth having: most of the world is out of reach of five touches
     assert flagged.mean() < 0.6
+    # the near map is tight: cells far beyond the reach are left out
+    assert flagged.mean() < 1.6 * reached.mean() + 0.02
 
 
 def test_no_touch_no_near_cell():

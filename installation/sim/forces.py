@@ -53,11 +53,11 @@ def touch_sums(xi, yi, si, touches, tbin_start, tbin_items, tgx, tgy, tb_inv_w, 
     energy they give: Σ pressure × weight × (1 − q²) × (offset / reach) and Σ pressure × weight × (1 − q²)."""
     bx = min(max(int(xi * tb_inv_w), 0), tgx - 1)
     by = min(max(int(yi * tb_inv_h), 0), tgy - 1)
+    inv_r = 1.0 / touch_r
+    r2 = touch_r * touch_r
     ax = 0.0
     ay = 0.0
     de = 0.0
-    inv_r = 1.0 / touch_r
-    r2 = touch_r * touch_r
     for kr in range(3):
         row, _s = axis_bins(by, tgy, wrap, kr)
         if row < 0:
@@ -301,7 +301,8 @@ def touch_near(touches, n_touches, tgx, tgy, tb_inv_w, tb_inv_h, wrap, w, h, tou
     ny = NEAR_SUB * tgy
     cw = 1.0 / (tb_inv_w * NEAR_SUB)
     ch = 1.0 / (tb_inv_h * NEAR_SUB)
-    reach2 = (touch_r * 1.0001) ** 2
+    reach = touch_r * 1.0001
+    reach2 = reach * reach
     for c in range(nx * ny):
         tnear[c] = 0
     for t in range(n_touches):
@@ -309,14 +310,34 @@ def touch_near(touches, n_touches, tgx, tgy, tb_inv_w, tb_inv_h, wrap, w, h, tou
         ty = np.float64(touches[t, 1])
         if not (math.isfinite(tx) and math.isfinite(ty)):
             continue
-        for cy in range(ny):
+        # only the cells around the touch are tested (small reaches make many cells)
+        y0, y1 = _cell_span(ty, reach, ch, ny, wrap)
+        x0, x1 = _cell_span(tx, reach, cw, nx, wrap)
+        for j in range(y0, y1):
+            cy = j % ny
             dy = _gap(ty, cy, ny, ch, wrap, h)
             if dy * dy >= reach2:
                 continue
-            for cx in range(nx):
+            for i in range(x0, x1):
+                cx = i % nx
                 dx = _gap(tx, cx, nx, cw, wrap, w)
                 if dx * dx + dy * dy < reach2:
                     tnear[cy * nx + cx] = 1
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _cell_span(t, reach, size, n, wrap):
+    """Cells j0..j1-1 (taken modulo n when wrapped) that can lie within `reach` of t, with a
+    cell to spare each side; all n when that is as many."""
+    lo = int(math.floor((t - reach) / size)) - 1
+    hi = int(math.floor((t + reach) / size)) + 2
+    if wrap:
+        span = hi - lo
+        if span >= n:
+            return 0, n
+        lo %= n
+        return lo, lo + span
+    return max(0, min(lo, n - 1)), min(n, max(hi, 1))
 
 
 @njit(nogil=True, cache=True, inline="always")

@@ -19,11 +19,11 @@ import math
 import numba
 import numpy as np
 
+from ..parallel import stealable_chunk
 from . import forces as F
 from .flow import FlowLattice
 from .forces import bin_touches, count_bad_rows, reduce_blocks, step_particles, touch_near
 from .neighbours import LANES, neighbour_pass, neighbour_pass_min_image
-from ..parallel import stealable_chunk
 from .grid import GridSpec, assign_cells, counting_sort, gather_state
 from .layout import interaction_factors, mosaic_grid, mosaic_homes
 from .params import StepParams
