@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from audio_soak import start_jackd  # noqa: E402  (the sibling script starts JACK the same way)
+from soak import free_udp_port  # noqa: E402  (and the hour soak probes ports the same way)
 
 
 def realtime_threads(pid: int) -> bool:
@@ -47,13 +48,6 @@ def realtime_threads(pid: int) -> bool:
         except OSError:
             continue
     return False
-
-
-def free_udp_port() -> int:
-    """A UDP port free on every interface, as the run's listener binds it."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("0.0.0.0", 0))
-        return s.getsockname()[1]
 
 
 class UnderflowWatch:

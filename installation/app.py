@@ -16,6 +16,7 @@ from pathlib import Path
 from .config import Config, ConfigError, to_dict
 from .events import InputEvent
 from .loop import LoopStats, run_loop
+from .parallel import kernel_threads
 
 log = logging.getLogger("installation")
 
@@ -90,16 +91,6 @@ def hud_lines(pipeline, stats: LoopStats, extra: dict) -> list[str]:
     for k, v in extra.items():
         lines.append(f"{k} {v}")
     return lines
-
-
-def kernel_threads() -> str:
-    """'2 threads, tbb': how the parallel kernels run (the layer is known once one has run)."""
-    import numba
-    try:
-        layer = numba.threading_layer()
-    except ValueError:
-        layer = "not started"
-    return f"{numba.get_num_threads()} threads, {layer}"
 
 
 def settle_heap() -> None:

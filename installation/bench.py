@@ -170,7 +170,7 @@ def bench_command(args) -> int:
     result.update(bench_frames(cfg, 300 if args.quick else 900))
     cold, cached = bench_compile()
     result["compile_s_cold"], result["compile_s_cached"] = cold, cached
-    from .app import kernel_threads
+    from .parallel import kernel_threads
     result["machine"]["kernels"] = kernel_threads()   # numbers differ by threading layer
     _progress("")
     print(f"kernels: {result['machine']['kernels']}, {result['machine']['cpus']} CPUs")

@@ -10,9 +10,26 @@ this way computes each iteration on its own, so the result is the same however i
 """
 from __future__ import annotations
 
+import numba
+
 PIECES = 32     # per parallel loop: enough to rebalance, few enough that each is worth a task
 
 
 def stealable_chunk(iterations: int) -> int:
     """Iterations per chunk so that a loop of `iterations` comes in about PIECES pieces."""
     return max(1, -(-int(iterations) // PIECES))
+
+
+def in_pieces(iterations: int):
+    """`with in_pieces(n): kernel(...)`: the kernel's parallel loop of n iterations is split
+    into about PIECES chunks (numba's setting for the calling thread, restored after)."""
+    return numba.parallel_chunksize(stealable_chunk(iterations))
+
+
+def kernel_threads() -> str:
+    """'2 threads, tbb': how the parallel kernels run (the layer is known once one has run)."""
+    try:
+        layer = numba.threading_layer()
+    except ValueError:
+        layer = "not started"
+    return f"{numba.get_num_threads()} threads, {layer}"

@@ -4,8 +4,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from installation.app import kernel_threads
-from installation.parallel import PIECES, stealable_chunk
+from installation.parallel import PIECES, kernel_threads, stealable_chunk
 from installation.sim.grid import assign_cells
 
 

@@ -12,7 +12,7 @@ import time
 import numba
 import numpy as np
 
-from ..parallel import stealable_chunk
+from ..parallel import in_pieces
 from . import kernels
 from .look import MAX_SPECIES, LookParams
 from .plan import (LUMA, TONE_MAPS, WARM_TINT, bloom_plan, column_taps, curve_params, framing,
@@ -150,7 +150,7 @@ class CpuRenderer:
                            self._luma, gains, self._colours)
         if n > len(self._px):
             self._grow(n)
-        with numba.parallel_chunksize(stealable_chunk(-(-n // CHUNK))):
+        with in_pieces(-(-n // CHUNK)):
             bad = k_.particle_light(x, y, vx, vy, energy, species, n, self._colours, k, self._scale,
                                     self._ox, self._oy, self._gain, np.float32(s.energy_gain),
                                     np.float32(s.speed_gain), self._inv_f, self._px, self._py,
@@ -169,7 +169,7 @@ class CpuRenderer:
         # blackout keeps splatting and decaying: the trails are current when the light returns
         curve[6] = 0.0 if look.blackout else _num(look.brightness, 0.0, 1.0, 0.0)
         band_rows = self._band_rows(n)
-        with numba.parallel_chunksize(stealable_chunk(-(-self.height // band_rows))):
+        with in_pieces(-(-self.height // band_rows)):
             k_.splat_compose(self._px, self._py, self._light, self._row, n, CHUNK, self._spans,
                              self._hdr, self._up, self._inv_f, curve, decay, self._out, band_rows)
         self.frames += 1

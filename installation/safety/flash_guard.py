@@ -61,11 +61,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from ..config import ConfigError
-from ..parallel import stealable_chunk
+from ..parallel import in_pieces
 from . import flash_kernels
 from .settings import OVERRIDE_PHRASE, SafetySettings
 
@@ -317,7 +316,7 @@ class FlashGuard:
             self._stamp = 1
             self._hist[..., flash_kernels.H_STAMP] = flash_kernels.NEVER
         self._ext, self._ext_old = self._ext_old, self._ext
-        with numba.parallel_chunksize(stealable_chunk(self._tiles.shape[0])):
+        with in_pieces(self._tiles.shape[0]):
             k.measure_track(frame, self._keep_px, self._lut, self._lv, self._first, t, since,
                             self._stamp, self._sums, self._ext_old, self._ext, self._dirs,
                             self._hist, self._chunk_risk, self._chunk_mask, self._chunk_next,

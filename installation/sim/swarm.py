@@ -19,7 +19,7 @@ import math
 import numba
 import numpy as np
 
-from ..parallel import stealable_chunk
+from ..parallel import in_pieces
 from . import forces as F
 from .flow import FlowLattice
 from .forces import bin_touches, count_bad_rows, reduce_blocks, step_particles, touch_near
@@ -282,7 +282,7 @@ class Swarm:
                      self.target_x, self.target_y, self._kin, self._xs, self._ys, self._vxs,
                      self._vys, self._es, self._sps, self._hxs, self._hys, self._kins)
         prm = self._prm
-        with numba.parallel_chunksize(stealable_chunk(g.gy)):
+        with in_pieces(g.gy):
             self._row_passes(p, g, prm)
         self.tick += 1
         self._update_stats()
