@@ -33,7 +33,7 @@ def measure(kernels, g, frame, t, stamp):
     kernels.measure_track(frame, g._keep_px, g._lut, g._lv, False, t, t - g.window, stamp,
                           g._sums, g._ext_old, g._ext, g._dirs, g._hist, g._chunk_risk,
                           g._chunk_mask, g._chunk_next, g._tiles, g._cand, g._cons, g._ncand,
-                          g._fmap, THR_LUM, THR_RED)
+                          g._fmap, g._fired, THR_LUM, THR_RED)
 
 
 def tile_regions(g, ty, tx):
@@ -72,6 +72,41 @@ def test_measure_track_matches_its_twin(w, h, deg):
     assert (out["_hist"][..., 0] == 30).any() and out["_fmap"].any()
     assert not np.array_equal(out["_keep_px"], snap["_keep_px"])
     assert g.geometry.block == {30.0: 1, 10.0: 1, 3.5: 2}[deg]
+
+
+def test_the_sweep_moves_every_extreme_and_flags_exactly_the_detections():
+    """The vectorised sweep against the detector rules, value by value, with changes that land
+    exactly on the thresholds (a detection: >=) and a hair under them (none)."""
+    rng = np.random.default_rng(3)
+    n, i0, inv = 203, 5, np.float32(1.0 / 9.0)
+    sums = rng.uniform(0.0, 9.0, (n + i0, 3)).astype(np.float32)
+    lc, q = R.signals(sums[:, 0] * inv, sums[:, 1] * inv, sums[:, 2] * inv)
+    dirs = rng.choice(np.array([-1, 1], np.int8), (n + i0, 2))
+    ext_old = np.stack([lc, q], axis=1) + rng.uniform(-0.3, 0.3, (n + i0, 2)).astype(np.float32) \
+        * np.array([1.0, 60.0], np.float32)
+    thr = (np.float32(0.25), np.float32(20.0))
+    ext_old[i0 + 7:i0 + 11] = np.stack([lc, q], axis=1)[i0 + 7:i0 + 11]   # quiet, but for:
+    for k, x in ((0, 7), (1, 8)):       # a change of exactly the threshold: it fires
+        ext_old[i0 + x, k] = (lc, q)[k][i0 + x] + dirs[i0 + x, k] * thr[k]
+        assert (ext_old[i0 + x, k] - (lc, q)[k][i0 + x]) * dirs[i0 + x, k] == thr[k]
+    for k, x in ((0, 9), (1, 10)):      # the nearest extreme under it: it does not
+        v, d = (lc, q)[k][i0 + x], dirs[i0 + x, k]
+        e = v + d * thr[k]
+        while (e - v) * d >= thr[k]:
+            e = np.nextafter(e, v)
+        ext_old[i0 + x, k] = e
+    ext = np.zeros_like(ext_old)
+    fired = np.full(n + 1, 7, np.uint8)
+    K.sweep_row(sums.reshape(-1), ext_old.reshape(-1), ext.reshape(-1), dirs.reshape(-1), i0, n,
+                inv, thr[0], thr[1], fired)
+    want = np.zeros(n, bool)
+    for k, v in enumerate((lc, q)):
+        e, d, v = ext_old[i0:, k], dirs[i0:, k].astype(np.float32), v[i0:]
+        want |= (e - v) * d >= thr[k]
+        assert np.array_equal(ext[i0:, k], np.where((v - e) * d > 0, v, e)), k
+    assert np.array_equal(fired[:n], want) and fired[n] == 7
+    assert want[[7, 8]].all() and not want[[9, 10]].any()
+    assert not ext[:i0].any()                # nothing outside the span written
 
 
 def test_region_sums_are_the_means_of_their_pixels():

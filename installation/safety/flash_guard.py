@@ -225,6 +225,7 @@ class FlashGuard:
         self._cand = np.zeros((n, 2), np.uint8)
         self._fmap = np.zeros((2, n), np.uint8)  # flashing or candidate, per signal
         self._kf = np.ones(n0, f32)             # share of the input kept, per level-0 block
+        self._fired = np.zeros((tiles[0], self.blocks[1]), np.uint8)  # scratch, per band
         n_chunks = int(lv[:, K.LV_NY].sum()) * tiles[1]
         self._chunk_risk = np.full(n_chunks, K.NEVER, np.int64)
         self._chunk_mask = np.zeros(n_chunks, np.uint8)
@@ -321,7 +322,7 @@ class FlashGuard:
                             self._stamp, self._sums, self._ext_old, self._ext, self._dirs,
                             self._hist, self._chunk_risk, self._chunk_mask, self._chunk_next,
                             self._tiles, self._cand, self._cons, self._ncand, self._fmap,
-                            THR_LUM, THR_RED)
+                            self._fired, THR_LUM, THR_RED)
         limited = False
         if self._ncand.any():    # some region is about to complete its 6th transition
             limited = self._limit(frame, t, since)

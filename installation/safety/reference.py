@@ -3,7 +3,8 @@
 Same signatures, same float32 arithmetic in the same order per value, so a guard built with
 `FlashGuard(..., kernels=reference)` produces bit-identical frames and state. Vectorized
 over regions where the kernels' order does not matter (regions of one level are independent
-of each other); slow all the same, never used live.
+of each other); slow all the same, never used live. The kernels' own shortcuts
+(`chunk_next`, the `fired` scratch of the vectorised sweep) are accepted and not used.
 """
 from __future__ import annotations
 
@@ -204,8 +205,8 @@ def mark_fmap(fmap, hist, cand, idx, since):
 
 
 def measure_track(frame, keep_px, lut, lv, first, t, since, stamp, sums, ext_old, ext, dirs,
-                  hist, chunk_risk, chunk_mask, chunk_next, tiles, cand, cons, ncand, fmap, thr_l,
-                  thr_q):
+                  hist, chunk_risk, chunk_mask, chunk_next, tiles, cand, cons, ncand, fmap, fired,
+                  thr_l, thr_q):
     h, w = frame.shape
     measure(frame, lut, lv, sums)
     ncand[:] = 0
