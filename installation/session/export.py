@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..parallel import in_pieces
 from . import yuv
 from .errors import ExportError
 from .settings import SessionSettings
@@ -99,7 +100,8 @@ class VideoWriter:
         if frame.shape != (self.height, self.width) or frame.dtype != np.uint32:
             raise ExportError(f"{self.path}: frame is {frame.dtype}{frame.shape}, expected uint32"
                               f"({self.height}, {self.width}) BGRA")
-        yuv.bgra_to_i420(np.ascontiguousarray(frame), self._yuv)
+        with in_pieces(self.height // 2):
+            yuv.bgra_to_i420(np.ascontiguousarray(frame), self._yuv)
         try:
             self._proc.stdin.write(memoryview(self._yuv))
         except (BrokenPipeError, OSError):
