@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import re
 import subprocess
+import time
 import wave
 
 import numpy as np
@@ -125,6 +126,19 @@ def test_ffmpeg_failure_and_bad_frames_are_one_line_errors(tmp_path, require):
         with pytest.raises(ExportError, match="expected uint32"):
             vw.write(np.zeros((64, 64, 4), np.uint8))
         vw.write(np.zeros((64, 64), np.uint32))
+
+
+def test_abort_ends_the_encoder_and_the_feeder_at_once(tmp_path, require):
+    """Ctrl-C during an export: frames still queued for the pipe are dropped, nothing hangs."""
+    ffmpeg_or_skip(require)
+    vw = VideoWriter(tmp_path / "a.mp4", 640, 480, 30)
+    for _ in range(10):
+        vw.write(np.zeros((480, 640), np.uint32))
+    t0 = time.monotonic()
+    vw.abort()
+    assert time.monotonic() - t0 < 5.0
+    assert not vw._feeder.is_alive() and vw._proc.poll() is not None
+    vw.close()                                  # after abort: nothing more to do, no error
 
 
 def test_wav_16_bit_and_float(tmp_path):

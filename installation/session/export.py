@@ -3,15 +3,19 @@ WAV audio with the standard library, and a progress bar for long exports.
 
 Frames are the renderer's (h, w) uint32 arrays whose bytes are B, G, R, A in memory; `yuv.py`
 turns each into the yuv420p the mp4 stores (what every player decodes) in one numba pass, so
-ffmpeg only encodes. Odd sizes are padded by one pixel.
+ffmpeg only encodes. Odd sizes are padded by one pixel. A feeder thread writes the converted
+frames into ffmpeg's pipe, so the next frame is simulated and rendered while the last one
+travels to the encoder.
 """
 from __future__ import annotations
 
 import os
+import queue
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +25,8 @@ from ..parallel import in_pieces
 from . import yuv
 from .errors import ExportError
 from .settings import SessionSettings
+
+IN_FLIGHT = 3   # converted frames between the frame loop and ffmpeg's pipe
 
 
 def ffmpeg_exe() -> str:
@@ -58,7 +64,12 @@ class VideoWriter:
         if not self.path.parent.is_dir():
             raise ExportError(f"{self.path}: the folder {self.path.parent} does not exist")
         self.frames = 0
-        self._yuv = np.empty(yuv.frame_bytes(self.width, self.height), np.uint8)
+        # buffers go round: free → converted by write() → fed to the pipe → free again
+        self._free: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(IN_FLIGHT):
+            self._free.put(np.empty(yuv.frame_bytes(self.width, self.height), np.uint8))
+        self._fed: queue.SimpleQueue = queue.SimpleQueue()
+        self._broken = threading.Event()
         self._settings = s
         # With audio, the picture is encoded first and the sound muxed in on close, cut to the
         # exact frame count: ffmpeg's -shortest is only approximately short (it overran by
@@ -84,6 +95,8 @@ class VideoWriter:
             raise ExportError(f"cannot start ffmpeg ({cmd[0]}): {e.strerror or e}") from None
         self._grow_pipe()
         self._closed = False
+        self._feeder = threading.Thread(target=self._feed, name="export-pipe", daemon=True)
+        self._feeder.start()
 
     def _grow_pipe(self) -> None:
         # A 64 KiB pipe makes each 1.4 MB frame (720p) 21 round trips; 1 MiB (the unprivileged
@@ -100,15 +113,38 @@ class VideoWriter:
         if frame.shape != (self.height, self.width) or frame.dtype != np.uint32:
             raise ExportError(f"{self.path}: frame is {frame.dtype}{frame.shape}, expected uint32"
                               f"({self.height}, {self.width}) BGRA")
-        with in_pieces(self.height // 2):
-            yuv.bgra_to_i420(np.ascontiguousarray(frame), self._yuv)
-        try:
-            self._proc.stdin.write(memoryview(self._yuv))
-        except (BrokenPipeError, OSError):
+        if self._broken.is_set():
             self._fail()
+        buf = self._free.get()      # waits only while the encoder is IN_FLIGHT frames behind
+        with in_pieces(self.height // 2):
+            yuv.bgra_to_i420(np.ascontiguousarray(frame), buf)
+        self._fed.put(buf)
         self.frames += 1
 
+    def _feed(self) -> None:
+        """The feeder thread: converted frames into ffmpeg's pipe, in order. After a broken
+        pipe it only hands the buffers back; write() or close() reports ffmpeg's message."""
+        while True:
+            buf = self._fed.get()
+            if buf is None:
+                return
+            if not self._broken.is_set():
+                try:
+                    view = memoryview(buf)
+                    while view.nbytes:
+                        view = view[self._proc.stdin.write(view):]
+                except (OSError, ValueError):   # BrokenPipeError, or the pipe closed by abort()
+                    self._broken.set()
+            self._free.put(buf)
+
+    def _stop_feeder(self) -> None:
+        """Let the feeder write what is queued, then end it."""
+        if self._feeder.is_alive():
+            self._fed.put(None)
+            self._feeder.join()
+
     def _fail(self):
+        self._stop_feeder()
         self._closed = True
         try:
             self._proc.stdin.close()
@@ -126,6 +162,7 @@ class VideoWriter:
     def close(self) -> None:
         if self._closed:
             return
+        self._stop_feeder()
         self._closed = True
         try:
             self._proc.stdin.close()
@@ -148,7 +185,8 @@ class VideoWriter:
         """Stop ffmpeg without finishing the file (Ctrl-C during an export)."""
         if not self._closed:
             self._closed = True
-            self._proc.kill()
+            self._proc.kill()       # first: a feeder blocked on the pipe gets a broken pipe
+            self._stop_feeder()
             self._proc.wait()
             self._err.close()
 
