@@ -362,6 +362,14 @@ def track_span(frame, keep_px, lv, l, Y, tx0, tx1, tiles_row, careful, first, t,
             if fired[X]:
                 prefetch(flat_h, (i0 + X) * rec)
                 prefetch(flat_h, (i0 + X) * rec + rec - 1)
+        # and so do the flagged regions of chunks that are due
+        for tx in range(tx0, tx1):
+            old = chunk_mask[c0 + tx]
+            if old and since >= chunk_next[c0 + tx]:
+                for X in range(tx << sh, min(nx, (tx + 1) << sh)):
+                    if old & (1 << (X - (tx << sh))):
+                        prefetch(flat_h, (i0 + X) * rec)
+                        prefetch(flat_h, (i0 + X) * rec + rec - 1)
     for tx in range(tx0, tx1):
         c = c0 + tx
         old = chunk_mask[c]     # exact for the last frame: a superset for this one
