@@ -561,8 +561,9 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
         from .summary import write_summary
         write_summary(args.summary, summary)
     if args.export:
+        # the ticks rendered, not the session's: a stopped export's ratio is its own
         log.info("exported %d frames to %s in %.1f s (%.2fx real time)", stats.frames, args.export, stats.wall_s,
-                 (total / cfg.sim.tick_hz) / max(stats.wall_s, 1e-9))
+                 (stats.ticks / cfg.sim.tick_hz) / max(stats.wall_s, 1e-9))
     log.info("replayed %d ticks, state %s", pipeline.tick, summary["state_hash"][:16])
     return 0
 

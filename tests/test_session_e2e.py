@@ -95,6 +95,40 @@ def test_export_mp4_matches_the_session_and_carries_audio(recorded):
     assert abs(float(h) * 3600 + float(m) * 60 + float(s) - live["ticks"] / 60) < 0.1
 
 
+def test_ctrl_c_ends_an_export_with_the_frames_so_far(recorded):
+    """The operator stops a long export: the mp4 holds the frames exported so far, and the log's
+    ratio is theirs (it once divided the whole session's length by the time spent)."""
+    import re
+    import signal
+    import time
+    env, tmp, rec, _, _ = recorded
+    from installation.session.export import ffmpeg_exe
+    lines = rec.read_text().splitlines()
+    long_session = tmp / "long.jsonl"          # the same night, its end marker an hour later
+    long_session.write_text("\n".join(lines[:-1] + [json.dumps({"end": True, "ticks": 216000})]) + "\n")
+    video = tmp / "stopped.mp4"
+    proc = start(["replay", str(long_session), "--export", str(video), "--size", "320x180"], env)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        m = re.search(r" (\d+)/216000 frames", line)
+        if m and int(m.group(1)) >= 60:
+            break
+        assert line, "the export ended before it was stopped"
+    proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 0, rest[-2000:]
+    m = re.search(r"exported (\d+) frames to .* in ([\d.]+) s \(([\d.]+)x real time\)", rest)
+    assert m, rest[-2000:]
+    frames, wall, ratio = int(m.group(1)), float(m.group(2)), float(m.group(3))
+    assert 60 <= frames < 216000
+    assert abs(ratio - frames / 60 / wall) <= 0.02 + 0.1 * ratio    # the log rounds wall to 0.1 s
+    r = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(video), "-map", "0:v:0", "-f", "null", "-"],
+                       capture_output=True, text=True)
+    decoded = [int(x.split("frame=")[1].split()[0]) for x in r.stderr.splitlines() if "frame=" in x]
+    assert decoded and decoded[-1] == frames
+
+
 def test_wav_and_analyze(recorded):
     env, tmp, rec, live, _ = recorded
     import wave
