@@ -1,0 +1,38 @@
+"""The bench's measures of issue 2's paced run and issue 5's export, on a small scene."""
+from __future__ import annotations
+
+import pytest
+
+from installation import bench
+from installation.config import load_config
+from test_session_export import ffmpeg_or_skip
+
+SMALL = ["sim.particles=4000", "render.width=320", "render.height=180"]
+
+
+def test_paced_run_reports_what_run_headless_would():
+    cfg = load_config(env={}, sets=SMALL)
+    out = bench.bench_paced(cfg, 1.5)
+    assert 0 < out["paced_frame_ms_p50"] <= out["paced_frame_ms_p99"] < 1000
+    # paced: about the tick rate, never faster (an unpaced loop here runs at hundreds of fps)
+    assert 0.5 * cfg.sim.tick_hz < out["paced_fps"] <= 1.02 * cfg.sim.tick_hz
+    assert out["paced_dropped_ticks"] >= 0
+
+
+def test_export_measure_encodes_every_frame(require, monkeypatch):
+    ffmpeg_or_skip(require)
+    from installation.session import export
+    written = []
+    real_write = export.VideoWriter.write
+
+    def counting_write(self, frame):
+        written.append(frame.shape)
+        return real_write(self, frame)
+    monkeypatch.setattr(export.VideoWriter, "write", counting_write)
+    cfg = load_config(env={}, sets=SMALL)
+    out = bench.bench_export(cfg, 90)
+    assert out["export_size"] == "320x180"
+    assert len(written) == 30 + 90 and set(written) == {(180, 320)}     # warm-up + measured
+    assert out["export_realtime_ratio"] > 0
+    assert out["export_ms_per_frame"] == pytest.approx(
+        1000.0 * 90 / cfg.sim.tick_hz / out["export_realtime_ratio"] / 90, rel=0.01)
