@@ -225,7 +225,8 @@ class FlashGuard:
         self._cand = np.zeros((n, 2), np.uint8)
         self._fmap = np.zeros((2, n), np.uint8)  # flashing or candidate, per signal
         self._kf = np.ones(n0, f32)             # share of the input kept, per level-0 block
-        self._fired = np.zeros((tiles[0], self.blocks[1]), np.uint8)  # scratch, per band
+        # scratch per band: marks of the regions that fire, rows padded to whole 8-byte words
+        self._fired = np.zeros((tiles[0], -(-self.blocks[1] // 8) * 8), np.uint8)
         n_chunks = int(lv[:, K.LV_NY].sum()) * tiles[1]
         self._chunk_risk = np.full(n_chunks, K.NEVER, np.int64)
         self._chunk_mask = np.zeros(n_chunks, np.uint8)

@@ -342,6 +342,7 @@ def track_span(frame, keep_px, lv, l, Y, tx0, tx1, tiles_row, careful, first, t,
     full, inv_full, inv_edge = row_scale(h, w, s, Y, nx)
     crossed = 0
     swept = not careful and not first
+    fired8 = fired.view(np.uint64) if swept and side == 8 else None
     if swept:
         xa = tx0 << sh
         xb = min(nx, tx1 << sh)
@@ -384,10 +385,15 @@ def track_span(frame, keep_px, lv, l, Y, tx0, tx1, tiles_row, careful, first, t,
         xv = x1     # regions to visit: x0..xv-1
         if swept and not (old and due):
             xv = x0
-            for X in range(x0, x1):
-                if fired[X]:
+            if side == 8:
+                # a whole level-0 chunk's marks in one load (rows are padded to 8 with zeros)
+                if fired8[x0 >> 3]:
                     xv = x1
-                    break
+            else:
+                for X in range(x0, x1):
+                    if fired[X]:
+                        xv = x1
+                        break
             if xv == x0:
                 # the usual chunk: nothing fired, and its flagged regions (if any) are
                 # carried over as they are
