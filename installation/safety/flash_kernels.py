@@ -282,6 +282,15 @@ def at_risk_next(hist, i, since_next):
     return hist[i, 0, FLAG_AT - 2] > since_next or hist[i, 1, FLAG_AT - 2] > since_next
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _prefetch_history(flat_hist, i):
+    """Start loading region i's history record (both signals, 2 * H_LEN int32: one cache
+    line, two where it straddles) from `hist` seen flat."""
+    rec = 2 * H_LEN
+    prefetch(flat_hist, i * rec)
+    prefetch(flat_hist, i * rec + rec - 1)
+
+
 @njit(nogil=True, cache=True)
 def sweep_row(sums, ext_old, ext, dirs, i0, n, inv, thr_l, thr_q, fired):
     """Regions i0..i0+n-1 of one row (`inv`: 1 / their pixels), as if none of them
@@ -358,19 +367,16 @@ def track_span(frame, keep_px, lv, l, Y, tx0, tx1, tiles_row, careful, first, t,
         # the regions that fired touch their history records below: scattered over 20 MB
         # at 1080p, each a trip to memory. Asking for all of them now overlaps the trips.
         flat_h = hist.reshape(hist.size)
-        rec = 2 * H_LEN
         for X in range(xa, xb):
             if fired[X]:
-                prefetch(flat_h, (i0 + X) * rec)
-                prefetch(flat_h, (i0 + X) * rec + rec - 1)
+                _prefetch_history(flat_h, i0 + X)
         # and so do the flagged regions of chunks that are due
         for tx in range(tx0, tx1):
             old = chunk_mask[c0 + tx]
             if old and since >= chunk_next[c0 + tx]:
                 for X in range(tx << sh, min(nx, (tx + 1) << sh)):
                     if old & (1 << (X - (tx << sh))):
-                        prefetch(flat_h, (i0 + X) * rec)
-                        prefetch(flat_h, (i0 + X) * rec + rec - 1)
+                        _prefetch_history(flat_h, i0 + X)
     for tx in range(tx0, tx1):
         c = c0 + tx
         old = chunk_mask[c]     # exact for the last frame: a superset for this one
@@ -1132,6 +1138,6 @@ def finish(frame, prev_px, keep_px, lut, enc, lv, t, since, careful, m, kf, sums
                 count += track_span(frame, keep_px, lv, l, Y, tx, tx + 1, tiles[ty], True, False,
                                     t, since, 0, sums, ext, ext, dirs, hist, chunk_risk,
                                     chunk_mask, chunk_next, cons, cand, ncand[ty], fmap,
-                                    cons, thr_l, thr_q)
+                                    cons, thr_l, thr_q)     # (careful: no sweep, `fired` unused)
         crossed[n] = count
         tiles[ty, tx] = 0
