@@ -137,6 +137,15 @@ def brute_area(k, fmap, cand, rh, rw, limit):
     return out
 
 
+def pending_tiles(cand, shift):
+    """The tile map as measuring leaves it: the tiles holding a candidate are PENDING."""
+    ny, nx = cand.shape[:2]
+    tiles = np.zeros((-(-ny >> shift), -(-nx >> shift)), np.uint8)
+    ys, xs = np.nonzero((cand == K.CAND).any(axis=2))
+    tiles[ys >> shift, xs >> shift] = K.PENDING
+    return tiles
+
+
 def test_area_check_matches_its_twin_and_brute_force():
     rng = np.random.default_rng(4)
     ny, nx, rh, rw, limit, shift = 14, 19, 5, 7, 9, 2
@@ -147,7 +156,7 @@ def test_area_check_matches_its_twin_and_brute_force():
         got = []
         for fn in (K.area_check, R.area_check):
             c = cand.copy()
-            tiles = np.zeros((-(-ny >> shift), -(-nx >> shift)), np.uint8)
+            tiles = pending_tiles(cand, shift)
             fn(1, fmap, c, rh, rw, limit, np.zeros((ny + 1, nx + 1), np.int32),
                np.zeros((ny - rh + 2, nx - rw + 2), np.int32), tiles, shift,
                np.zeros(ny, np.int64))
@@ -164,7 +173,7 @@ def test_area_check_matches_its_twin_and_brute_force():
 def run_area_check(fn, k, fmap, cand, rh, rw, limit, shift):
     ny, nx = fmap.shape
     c = cand.copy()
-    tiles = np.zeros((-(-ny >> shift), -(-nx >> shift)), np.uint8)
+    tiles = pending_tiles(cand, shift)
     fn(k, fmap, c, rh, rw, limit, np.zeros((ny + 1, nx + 1), np.int32),
        np.zeros((ny - rh + 2, nx - rw + 2), np.int32), tiles, shift, np.zeros(ny, np.int64))
     return c, tiles
@@ -191,12 +200,28 @@ def test_the_quick_bound_admits_only_what_the_tables_admit(dense):
     assert ((got[:, :, 1] == K.REJECT).any()) == dense
     quick = cand.copy()
     done = K._admit_by_bound(1, fmap, quick, rh, rw, limit, np.zeros((ny + 1, nx + 1), np.int32),
-                             np.ones(ny, np.int64))
+                             np.ones(ny, np.int64), pending_tiles(cand, shift), shift)
     assert done == (not dense)
     admitted = quick[:, :, 1] == K.ADMIT
     assert admitted.any() and (got[:, :, 1][admitted] == K.ADMIT).all()
     assert ((quick[:, :, 1] == K.CAND).any()) == dense
     assert np.array_equal(quick[:, :, 0], cand[:, :, 0])
+
+
+@pytest.mark.parametrize("ny,nx", [(96, 160), (37, 45), (1, 70), (16, 16)])
+def test_the_bound_counts_every_mark_of_every_cell(ny, nx):
+    """The quick bound's cell counts against NumPy: whole and partial cells, and a level of a
+    single row (no spare row of scratch to add down in)."""
+    rng = np.random.default_rng(ny * nx)
+    fmap = (rng.random((ny, nx)) < 0.3).astype(np.uint8)
+    fmap[:, -1] = 1      # a full column: a band's count reaches COARSE
+    sat = np.full((ny + 1, nx + 1), 77, np.int32)
+    K._cell_counts(fmap, sat)
+    cy, cx = -(-ny // K.COARSE), -(-nx // K.COARSE)
+    want = np.zeros((cy + 1, cx + 1), np.int64)
+    np.add.at(want, (np.arange(ny)[:, None] // K.COARSE + 1, np.arange(nx)[None, :] // K.COARSE + 1),
+              fmap)
+    assert np.array_equal(sat[:cy + 1, :cx + 1], want)
 
 
 def test_settle_undoes_the_frame_in_a_tile_the_limiter_takes_over():

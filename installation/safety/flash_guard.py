@@ -244,19 +244,10 @@ class FlashGuard:
         # blends toward it), and this frame's, as it is kept
         self._prev_px = np.zeros((self.height, self.width), np.uint32)
         self._keep_px = np.zeros((self.height, self.width), np.uint32)
-        # per level: its rows of the flash map (per signal) and of the candidates, and the
-        # area check's scratch
-        self._level_views = []
-        for level, row in enumerate(lv):
-            base, ny, nx = (int(row[c]) for c in (K.LV_BASE, K.LV_NY, K.LV_NX))
-            rh, rw = int(row[K.LV_RH]), int(row[K.LV_RW])
-            self._level_views.append((
-                [self._fmap[kind, base:base + ny * nx].reshape(ny, nx) for kind in (0, 1)],
-                self._cand[base:base + ny * nx].reshape(ny, nx, 2),
-                rh, rw, int(row[K.LV_LIMIT]),
-                np.zeros((ny + 1, nx + 1), np.int32),
-                np.zeros((ny - rh + 2, nx - rw + 2), np.int32),
-                top - level))
+        # the area check's scratch, for one level at a time (level 0 is the largest)
+        ny0, nx0 = self.blocks
+        self._integ = np.zeros((ny0 + 1) * (nx0 + 1), np.int32)
+        self._over = np.zeros((ny0 + 1) * (nx0 + 1), np.int32)
         self.limited_frames = 0
         self.limited_blocks = 0     # block-frames changed, summed
         self.held_regions = 0       # region-frames blended toward their previous output
@@ -342,20 +333,13 @@ class FlashGuard:
             self.limited_frames += 1
         return limited
 
-    def _area_checks(self, level: int, since: int, counts) -> None:
-        fmaps, cand, rh, rw, limit, integ, over, shift = self._level_views[level]
-        for kind in (0, 1):
-            if counts[kind]:
-                self._k.area_check(kind, fmaps[kind], cand, rh, rw, limit, integ, over,
-                                   self._tiles, shift, self._rejected)
-
     def _limit(self, frame: np.ndarray, t: int, since: int) -> bool:
         """Area checks of the candidates; tiles with a refused one go through the limiter."""
         k = self._k
         h, w = self.height, self.width
         lv = self._lv
-        for level in range(len(lv)):
-            self._area_checks(level, since, self._ncand[:, level].any(axis=0))
+        k.check_candidates(lv, self._ncand, self._fmap, self._cand, self._integ, self._over,
+                           self._tiles, self._rejected)
         m = k.settle(frame, self._keep_px, lv, t, since, self._stamp, self._sums,
                      self._ext_old, self._ext, self._dirs, self._hist,
                      self._chunk_risk, self._chunk_mask, self._tiles, self._cand,
@@ -369,7 +353,10 @@ class FlashGuard:
             k.classify(level, lv, h, w, since, tiles, m, self._sums, self._comp, self._kf,
                        self._mixed, self._ext, self._dirs, self._hist, self._five,
                        self._cand, self._tile_cand, self._fmap, THR_LUM, THR_RED)
-            self._area_checks(level, since, self._tile_cand[:m].any(axis=0))
+            for kind in (0, 1):
+                if self._tile_cand[:m, kind].any():
+                    k.level_check(level, kind, lv, self._fmap, self._cand, self._integ,
+                                  self._over, self._tiles, self._rejected)
             k.hold(level, lv, h, w, tiles, m, self._comp, self._psums, self._kf, self._mixed,
                    self._ext, self._dirs, self._five, self._cand, self._cons, self._tile_count,
                    THR_LUM, THR_RED, MARGIN_CHECK, MARGIN_AIM)

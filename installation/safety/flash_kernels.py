@@ -613,47 +613,69 @@ COARSE = 16     # regions per side of a cell of the area check's quick bound
 
 
 @njit(nogil=True, cache=True)
-def _admit_by_bound(k, fmap, cand, rh, rw, limit, sat, rejected):
-    """Admit the candidates of signal k that no over rectangle can hold, by an upper bound;
-    True when that was all of them (`rejected` is then zeroed). Every rectangle holding
-    candidate (y, x) lies in the window of rows y - rh + 1 .. y + rh - 1 and columns
-    x - rw + 1 .. x + rw - 1, and the COARSE-sided cells that window touches hold at least as
-    many marked regions as the rectangle does. `sat` (scratch, at least ny / COARSE + 2 by
-    nx / COARSE + 2): the cells' summed-area table. (Candidates are marked in `fmap`: only
-    its marked cells are searched for them.)"""
+def _cell_counts(fmap, sat):
+    """sat[j + 1, i + 1] = marks of `fmap` (ny, nx) in cell (j, i) (COARSE regions per side;
+    row and column 0 zero). Each band of COARSE rows is first added down into a column
+    count (a loop across the row, which LLVM vectorises: a byte at a time across the cells,
+    this pass was most of the check's cost), kept in row cy + 1 of `sat` where it has one."""
     ny, nx = fmap.shape
     cy = -(-ny // COARSE)
     cx = -(-nx // COARSE)
     for j in range(cy + 1):
         for i in range(cx + 1):
             sat[j, i] = 0
-    full = nx // COARSE
-    for y in range(ny):
-        row = fmap[y]
-        j = y // COARSE + 1
-        for i in range(full):   # a fixed count: the compiler vectorises it
-            n = np.int32(0)
-            for x in range(i * COARSE, i * COARSE + COARSE):
-                n += np.int32(row[x])
-            sat[j, i + 1] += n
-        if full < cx:
-            n = np.int32(0)
-            for x in range(full * COARSE, nx):
-                n += np.int32(row[x])
-            sat[j, cx] += n
+    if cy + 1 < sat.shape[0] and nx <= sat.shape[1]:
+        # marks are 0 or 1 and a band has COARSE rows: a column's count fits in a byte
+        spare = sat[cy + 1]
+        acc = spare.view(np.uint8)
+        for j in range(cy):
+            for x in range(nx):
+                acc[x] = 0
+            for y in range(j * COARSE, min(ny, j * COARSE + COARSE)):
+                row = fmap[y]
+                for x in range(nx):
+                    acc[x] += row[x]
+            for i in range(cx):
+                n = np.int32(0)
+                for x in range(i * COARSE, min(nx, i * COARSE + COARSE)):
+                    n += np.int32(acc[x])
+                sat[j + 1, i + 1] = n
+        for x in range(spare.shape[0]):
+            spare[x] = 0
+    else:   # a single row of regions: no spare row, and nothing to add down
+        for y in range(ny):
+            row = fmap[y]
+            for x in range(nx):
+                sat[y // COARSE + 1, x // COARSE + 1] += np.int32(row[x])
+
+
+@njit(nogil=True, cache=True)
+def _admit_by_bound(k, fmap, cand, rh, rw, limit, sat, rejected, tiles, shift):
+    """Admit the candidates of signal k that no over rectangle can hold, by an upper bound;
+    True when that was all of them (`rejected` is then zeroed). Every rectangle holding
+    candidate (y, x) lies in the window of rows y - rh + 1 .. y + rh - 1 and columns
+    x - rw + 1 .. x + rw - 1, and the COARSE-sided cells that window touches hold at least as
+    many marked regions as the rectangle does. `sat` (scratch, (ny + 1, nx + 1)): the
+    cells' summed-area table. Candidates are looked for only in the tiles marked in `tiles`
+    (2**shift regions per side), the tiles their marking left non-zero."""
+    ny, nx = fmap.shape
+    cy = -(-ny // COARSE)
+    cx = -(-nx // COARSE)
+    _cell_counts(fmap, sat)
     for j in range(1, cy + 1):
         for i in range(1, cx + 1):
             sat[j, i] += sat[j - 1, i] + sat[j, i - 1] - sat[j - 1, i - 1]
     quiet = sat[cy, cx] <= limit    # the level holds no more than one rectangle may
     left = False
-    for j in range(cy):
-        for i in range(cx):
-            if sat[j + 1, i + 1] - sat[j, i + 1] - sat[j + 1, i] + sat[j, i] == 0:
-                continue    # no marked region, so no candidate, in this cell
-            for y in range(j * COARSE, min(ny, j * COARSE + COARSE)):
+    side = 1 << shift
+    for ty in range(tiles.shape[0]):
+        for tx in range(tiles.shape[1]):
+            if tiles[ty, tx] == 0:
+                continue    # no candidate in this tile
+            for y in range(ty * side, min(ny, ty * side + side)):
                 y0 = max(0, y - rh + 1) // COARSE
                 y1 = min(ny - 1, y + rh - 1) // COARSE + 1
-                for x in range(i * COARSE, min(nx, i * COARSE + COARSE)):
+                for x in range(tx * side, min(nx, tx * side + side)):
                     if cand[y, x, k] != CAND:
                         continue
                     if not quiet:
@@ -691,7 +713,7 @@ def area_check(k, fmap, cand, rh, rw, limit, integ, over, tiles, shift, rejected
     """
     ny = cand.shape[0]
     nx = cand.shape[1]
-    if _admit_by_bound(k, fmap, cand, rh, rw, limit, integ, rejected):
+    if _admit_by_bound(k, fmap, cand, rh, rw, limit, integ, rejected, tiles, shift):
         return
     _row_sums(fmap, integ)
     _sum_down(integ, ny + 1, nx + 1)
@@ -704,6 +726,38 @@ def area_check(k, fmap, cand, rh, rw, limit, integ, over, tiles, shift, rejected
         for x in range(nx):
             if cand[y, x, k] == REJECT:
                 tiles[y >> shift, x >> shift] = CAREFUL
+
+
+@njit(nogil=True, cache=True)
+def level_check(l, k, lv, fmap, cand, integ, over, tiles, rejected):
+    """`area_check` of signal k's candidates at level l, on the level's rows of the flat
+    maps (`fmap` (2, n), `cand` (n, 2)) and on flat scratch (`integ`, `over`: at least
+    (ny + 1) * (nx + 1) entries of the largest level)."""
+    base = lv[l, LV_BASE]
+    ny = lv[l, LV_NY]
+    nx = lv[l, LV_NX]
+    rh = lv[l, LV_RH]
+    rw = lv[l, LV_RW]
+    n = ny * nx
+    area_check(k, fmap[k, base:base + n].reshape(ny, nx), cand[base:base + n].reshape(ny, nx, 2),
+               rh, rw, lv[l, LV_LIMIT], integ[:(ny + 1) * (nx + 1)].reshape(ny + 1, nx + 1),
+               over[:(ny - rh + 2) * (nx - rw + 2)].reshape(ny - rh + 2, nx - rw + 2), tiles,
+               lv.shape[0] - 1 - l, rejected)
+
+
+@njit(nogil=True, cache=True)
+def check_candidates(lv, ncand, fmap, cand, integ, over, tiles, rejected):
+    """The area check of every level and signal with candidates (`ncand[band, l, k]`), in
+    one call: from Python, a call per level and signal cost more than most checks."""
+    for l in range(lv.shape[0]):
+        for k in range(2):
+            found = False
+            for j in range(ncand.shape[0]):
+                if ncand[j, l, k]:
+                    found = True
+                    break
+            if found:
+                level_check(l, k, lv, fmap, cand, integ, over, tiles, rejected)
 
 
 @njit(nogil=True, cache=True, parallel=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from .flash_kernels import (ADMIT, CAND, CAREFUL, ENC_SIZE, FLAG_AT, H_DROP, H_STAMP, HIST, INF,
-                            L_CLAMP, LB, LG, LR, LV_BASE, LV_CBASE, LV_NX, LV_NY, LV_SIZE,
-                            LV_SPAN, NEVER, PENDING, Q_SCALE, REJECT)
+                            L_CLAMP, LB, LG, LR, LV_BASE, LV_CBASE, LV_LIMIT, LV_NX, LV_NY,
+                            LV_RH, LV_RW, LV_SIZE, LV_SPAN, NEVER, PENDING, Q_SCALE, REJECT)
 
 H5 = FLAG_AT - 2      # the 5th and 6th newest detections in a history record
 H6 = FLAG_AT - 1
@@ -252,6 +252,21 @@ def area_check(k, fmap, cand, rh, rw, limit, integ, over, tiles, shift, rejected
         else:
             cand[y, x, k] = ADMIT
 
+
+def level_check(l, k, lv, fmap, cand, integ, over, tiles, rejected):
+    base, ny, nx = (int(lv[l, c]) for c in (LV_BASE, LV_NY, LV_NX))
+    rh, rw = int(lv[l, LV_RH]), int(lv[l, LV_RW])
+    area_check(k, fmap[k, base:base + ny * nx].reshape(ny, nx),
+               cand[base:base + ny * nx].reshape(ny, nx, 2), rh, rw, int(lv[l, LV_LIMIT]),
+               np.zeros((ny + 1, nx + 1), np.int32), np.zeros((ny - rh + 2, nx - rw + 2), np.int32),
+               tiles, len(lv) - 1 - l, rejected)
+
+
+def check_candidates(lv, ncand, fmap, cand, integ, over, tiles, rejected):
+    for l in range(len(lv)):
+        for k in (0, 1):
+            if ncand[:, l, k].any():
+                level_check(l, k, lv, fmap, cand, integ, over, tiles, rejected)
 
 def settle(frame, keep_px, lv, t, since, stamp, sums, ext_old, ext, dirs, hist, chunk_risk,
            chunk_mask, tiles, cand, careful, thr_l, thr_q):
