@@ -433,6 +433,8 @@ def track_span(frame, keep_px, lv, l, Y, tx0, tx1, tiles_row, careful, first, t,
                 cons[i] = 0
             five0 = False
             five1 = False
+            cand0 = False   # a candidate made here (`cand` is clear when the frame starts)
+            cand1 = False
             if old & bit and not careful:
                 five0 = at_five(hist, i, 0, since)
                 five1 = at_five(hist, i, 1, since)
@@ -440,6 +442,7 @@ def track_span(frame, keep_px, lv, l, Y, tx0, tx1, tiles_row, careful, first, t,
             if (el - lc) * sl >= thr_l:
                 if five0:
                     cand[i, 0] = CAND
+                    cand0 = True
                     ncand[l, 0] += 1
                     tiles_row[tx] = PENDING
                     ext[i, 0] = el
@@ -455,6 +458,7 @@ def track_span(frame, keep_px, lv, l, Y, tx0, tx1, tiles_row, careful, first, t,
             if (eq - q) * sq >= thr_q:
                 if five1:
                     cand[i, 1] = CAND
+                    cand1 = True
                     ncand[l, 1] += 1
                     tiles_row[tx] = PENDING
                     ext[i, 1] = eq
@@ -480,13 +484,13 @@ def track_span(frame, keep_px, lv, l, Y, tx0, tx1, tiles_row, careful, first, t,
                     if h6 > since:
                         f0 = 1
                         nxt = min(nxt, h6)
-                    elif cand[i, 0] == CAND:
+                    elif cand0 or (careful and cand[i, 0] == CAND):
                         f0 = 1
                     h6 = hist[i, 1, FLAG_AT - 1]
                     if h6 > since:
                         f1 = 1
                         nxt = min(nxt, h6)
-                    elif cand[i, 1] == CAND:
+                    elif cand1 or (careful and cand[i, 1] == CAND):
                         f1 = 1
                     if r5 > since + 1:
                         keep = True
