@@ -106,14 +106,14 @@ class RunStage:
     """Live input (or replayed input) → pipeline → frame → window/export; audio per tick."""
 
     def __init__(self, pipeline, *, source, display=None, audio=None, recorder=None,
-                 stop: StopFlag, exporter=None, audio_sink=None, hud=False, extra_status=None):
+                 stop: StopFlag, audio_sink=None, hud=False, extra_status=None, frame_worker=None):
         self.p = pipeline
         self.source = source              # callable(tick) -> list[InputEvent]
         self.display = display
         self.audio = audio
         self.recorder = recorder          # callable(tick, event) or None
         self.stop = stop
-        self.exporter = exporter          # callable(frame) or None
+        self.frame_worker = frame_worker  # FrameWorker (exports): frames drawn a tick behind
         self.audio_sink = audio_sink      # callable(samples) or None
         self.hud = hud
         self.stats: LoopStats | None = None
@@ -146,9 +146,10 @@ class RunStage:
                     self.audio_sink(block)
 
     def frame(self) -> None:
+        if self.frame_worker is not None:
+            self.frame_worker.submit()      # it draws the frame and hands it to the encoder
+            return
         frame = self.p.render()
-        if self.exporter is not None:
-            self.exporter(frame)
         if self.display is not None:
             lines = hud_lines(self.p, self.stats, self.extra_status()) if self.hud and self.stats else None
             self.display.present(frame, lines)
@@ -476,6 +477,7 @@ def replay_command(args) -> int:
 def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
     import tempfile
     from .pipeline import Pipeline
+    from .frame_worker import FrameWorker
     from .session.export import Progress, VideoWriter, WavWriter
     stop = StopFlag()
     stop.install_signals()
@@ -499,9 +501,10 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
                             settings=cfg.session)
     progress = Progress(total, "export") if exporting else None
 
+    # an export draws each frame on a thread of its own while the next tick is simulated
+    worker = FrameWorker(pipeline, video.write) if video else None
     stage = RunStage(pipeline, source=lambda tick: by_tick.get(tick, []), display=display, audio=audio, stop=stop,
-                     exporter=video.write if video else None, audio_sink=wav.write if wav else None,
-                     hud=cfg.window.hud)
+                     audio_sink=wav.write if wav else None, hud=cfg.window.hud, frame_worker=worker)
     settle_heap()
     base_keep_going = stage.keep_going
 
@@ -534,7 +537,13 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
     try:
         stats = run_loop(stage, tick_s=tick_s, max_catchup=cfg.window.max_catchup_ticks, on_frame=on_frame)
         ok = not stop.event.is_set()
+        if worker is not None:
+            t0 = time.perf_counter()
+            worker.close()      # the frames still queued (an interrupted export keeps them too)
+            stats.wall_s += time.perf_counter() - t0
     finally:
+        if worker is not None:
+            worker.abort()      # only after an error: close() has already stopped it
         pipeline = stage.p
         if progress is not None:
             progress.close()
@@ -562,8 +571,8 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
         write_summary(args.summary, summary)
     if args.export:
         # the ticks rendered, not the session's: a stopped export's ratio is its own
-        log.info("exported %d frames to %s in %.1f s (%.2fx real time)", stats.frames, args.export, stats.wall_s,
-                 (stats.ticks / cfg.sim.tick_hz) / max(stats.wall_s, 1e-9))
+        log.info("exported %d frames to %s in %.1f s (%.2fx real time)", video.frames, args.export, stats.wall_s,
+                 (video.frames / cfg.sim.tick_hz) / max(stats.wall_s, 1e-9))
     log.info("replayed %d ticks, state %s", pipeline.tick, summary["state_hash"][:16])
     return 0
 

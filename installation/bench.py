@@ -139,6 +139,7 @@ def bench_export(cfg, frames: int) -> dict:
     """`replay --export` at the render size (1280x720 by default): every tick's frame guarded,
     converted and encoded by ffmpeg, the audio rendered offline into a WAV beside it. The
     time runs until ffmpeg has taken the last frame; the ratio is content time over it."""
+    from .frame_worker import FrameWorker
     from .loop import run_loop
     from .session.export import VideoWriter, WavWriter
     _progress(f"bench: export of {frames} frames at the render size")
@@ -146,14 +147,19 @@ def bench_export(cfg, frames: int) -> dict:
         video = VideoWriter(Path(d) / "bench.mp4", cfg.render.width, cfg.render.height, cfg.sim.tick_hz,
                             settings=cfg.session)
         wav = WavWriter(Path(d) / "bench.wav", cfg.audio.samplerate, 2)
+        worker = None
         try:
-            stage = _stage(cfg, exporter=video.write, audio_sink=wav.write)
+            stage = _stage(cfg, audio_sink=wav.write)
+            worker = stage.frame_worker = FrameWorker(stage.p, video.write)   # as replay --export
             t0 = time.perf_counter()
             stats = run_loop(stage, tick_s=None, frames=frames)
+            worker.close()
             wav.close()
             video.close()
             wall = time.perf_counter() - t0
         except BaseException:
+            if worker is not None:
+                worker.abort()
             video.abort()
             raise
     size = f"{cfg.render.width}x{cfg.render.height}"

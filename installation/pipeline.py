@@ -7,8 +7,10 @@ session's recorded start in replay.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
@@ -30,6 +32,27 @@ from .sim.swarm import Swarm
 
 log = logging.getLogger(__name__)
 
+_PARTICLE_ARRAYS = ("x", "y", "vx", "vy", "energy", "species")
+
+
+@dataclass
+class FrameInput:
+    """What one frame is drawn from: the particles and the look after a tick, copied out of
+    the pipeline, so that the frame can be drawn while the next tick is simulated. It has
+    the attributes a renderer reads from a swarm."""
+    x: np.ndarray
+    y: np.ndarray
+    vx: np.ndarray
+    vy: np.ndarray
+    energy: np.ndarray
+    species: np.ndarray
+    n: int
+    aspect: float
+    species_count: int
+    look: LookParams
+    render_settings: object     # the RenderSettings in force at the tick
+    tick: int
+
 
 class Pipeline:
     def __init__(self, config: Config, *, render_size: tuple[int, int] | None = None,
@@ -48,7 +71,8 @@ class Pipeline:
         self.audio = AudioParams()
         w, h = render_size or (config.render.width, config.render.height)
         self.renderer = CpuRenderer(config.render, config.sim.species, config.sim.aspect, w, h)
-        self._render_settings = config.render
+        self._render_settings = config.render      # in force (a scene may change them) ...
+        self._renderer_has = config.render          # ... and given to the renderer
         self.guard = FlashGuard(config.safety, w, h, float(self.tick_hz))
         self.burst = 0.0
         self._burst_decay = float(np.exp(-1.0 / (0.08 * self.tick_hz)))
@@ -122,9 +146,8 @@ class Pipeline:
         self.control.set_config(cfg)
         r = cfg.render
         self.look.bloom, self.look.trail_decay = r.bloom, r.trail_decay
-        if r is not self._render_settings:
-            self._render_settings = r
-            self.renderer.set_settings(r)
+        # the renderer takes them when it next draws: a frame may be drawn on another thread
+        self._render_settings = r
 
     def _reject(self, reason: str | None) -> None:
         if reason:
@@ -167,8 +190,42 @@ class Pipeline:
 
     # --- per frame ------------------------------------------------------------------------
     def render(self) -> np.ndarray:
-        frame = self.renderer.render(self.swarm, self.look)
-        self.guard.process(frame, self.tick)
+        """The guarded frame of the state now."""
+        return self._draw(self.swarm, self.look, self._render_settings, self.tick)
+
+    def frame_input(self, into: FrameInput | None = None) -> FrameInput:
+        """The state a frame is drawn from, copied (into `into`'s arrays when they fit)."""
+        sw = self.swarm
+        if into is None or any(getattr(into, a).shape != getattr(sw, a).shape for a in _PARTICLE_ARRAYS):
+            into = FrameInput(*(getattr(sw, a).copy() for a in _PARTICLE_ARRAYS), n=0, aspect=1.0,
+                              species_count=1, look=dataclasses.replace(self.look), render_settings=None,
+                              tick=0)
+            into.look.species_gain = self.look.species_gain.copy()
+        else:
+            for a in _PARTICLE_ARRAYS:
+                np.copyto(getattr(into, a), getattr(sw, a))
+            for f in dataclasses.fields(self.look):
+                value = getattr(self.look, f.name)
+                if isinstance(value, np.ndarray):
+                    np.copyto(getattr(into.look, f.name), value)
+                else:
+                    setattr(into.look, f.name, value)
+        into.n, into.aspect, into.species_count = sw.n, sw.aspect, sw.species_count
+        into.render_settings = self._render_settings
+        into.tick = self.tick
+        return into
+
+    def render_input(self, fi: FrameInput) -> np.ndarray:
+        """The guarded frame of a FrameInput: the pixels `render()` gave right after its tick.
+        Frames must be drawn in tick order (the trails and the flash guard follow them)."""
+        return self._draw(fi, fi.look, fi.render_settings, fi.tick)
+
+    def _draw(self, particles, look: LookParams, settings, tick: int) -> np.ndarray:
+        if settings is not self._renderer_has:
+            self.renderer.set_settings(settings)
+            self._renderer_has = settings
+        frame = self.renderer.render(particles, look)
+        self.guard.process(frame, tick)
         self.frame = frame
         return frame
 
