@@ -23,8 +23,10 @@ from .events import InputEvent
 from .ops.logs import RateLimitedLog
 from .ops.scenes import SceneMixer
 from .ops.votes import VoteBox
+from .render.base import Particles
 from .render.cpu_renderer import CpuRenderer
 from .render.look import LookParams
+from .render.settings import RenderSettings
 from .safety.flash_guard import FlashGuard
 from .safety.quiet_hours import QuietHours
 from .sim.params import StepParams
@@ -32,25 +34,16 @@ from .sim.swarm import Swarm
 
 log = logging.getLogger(__name__)
 
-_PARTICLE_ARRAYS = ("x", "y", "vx", "vy", "energy", "species")
+_PARTICLE_ARRAYS = ("x", "y", "vx", "vy", "energy", "species")    # Particles' arrays, in order
 
 
 @dataclass
 class FrameInput:
     """What one frame is drawn from: the particles and the look after a tick, copied out of
-    the pipeline, so that the frame can be drawn while the next tick is simulated. It has
-    the attributes a renderer reads from a swarm."""
-    x: np.ndarray
-    y: np.ndarray
-    vx: np.ndarray
-    vy: np.ndarray
-    energy: np.ndarray
-    species: np.ndarray
-    n: int
-    aspect: float
-    species_count: int
+    the pipeline, so that the frame can be drawn while the next tick is simulated."""
+    particles: Particles
     look: LookParams
-    render_settings: object     # the RenderSettings in force at the tick
+    render_settings: RenderSettings     # in force at the tick
     tick: int
 
 
@@ -196,21 +189,23 @@ class Pipeline:
     def frame_input(self, into: FrameInput | None = None) -> FrameInput:
         """The state a frame is drawn from, copied (into `into`'s arrays when they fit)."""
         sw = self.swarm
-        if into is None or any(getattr(into, a).shape != getattr(sw, a).shape for a in _PARTICLE_ARRAYS):
-            into = FrameInput(*(getattr(sw, a).copy() for a in _PARTICLE_ARRAYS), n=0, aspect=1.0,
-                              species_count=1, look=dataclasses.replace(self.look), render_settings=None,
-                              tick=0)
-            into.look.species_gain = self.look.species_gain.copy()
+        if into is None or any(getattr(into.particles, a).shape != getattr(sw, a).shape
+                               for a in _PARTICLE_ARRAYS):
+            look = dataclasses.replace(self.look, species_gain=self.look.species_gain.copy())
+            into = FrameInput(Particles(sw.n, sw.species_count, sw.aspect,
+                                        *(getattr(sw, a).copy() for a in _PARTICLE_ARRAYS)),
+                              look, self._render_settings, self.tick)
         else:
             for a in _PARTICLE_ARRAYS:
-                np.copyto(getattr(into, a), getattr(sw, a))
+                np.copyto(getattr(into.particles, a), getattr(sw, a))
             for f in dataclasses.fields(self.look):
                 value = getattr(self.look, f.name)
                 if isinstance(value, np.ndarray):
                     np.copyto(getattr(into.look, f.name), value)
                 else:
                     setattr(into.look, f.name, value)
-        into.n, into.aspect, into.species_count = sw.n, sw.aspect, sw.species_count
+        pt = into.particles
+        pt.n, pt.species_count, pt.aspect = sw.n, sw.species_count, sw.aspect
         into.render_settings = self._render_settings
         into.tick = self.tick
         return into
@@ -218,7 +213,7 @@ class Pipeline:
     def render_input(self, fi: FrameInput) -> np.ndarray:
         """The guarded frame of a FrameInput: the pixels `render()` gave right after its tick.
         Frames must be drawn in tick order (the trails and the flash guard follow them)."""
-        return self._draw(fi, fi.look, fi.render_settings, fi.tick)
+        return self._draw(fi.particles, fi.look, fi.render_settings, fi.tick)
 
     def _draw(self, particles, look: LookParams, settings, tick: int) -> np.ndarray:
         if settings is not self._renderer_has:

@@ -6,6 +6,7 @@ implements the same interface and the same look settings.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -30,6 +31,21 @@ class SwarmView(Protocol):
     vy: np.ndarray       # float32
     energy: np.ndarray   # float32, 0 calm .. ~1 excited (pulses, touches)
     species: np.ndarray  # int32, 0 .. species_count - 1
+
+
+@dataclass
+class Particles:
+    """A SwarmView of plain arrays: a copy of the swarm's (an export draws from one while the
+    next tick runs) or a stand-in for it (`synthetic.py`)."""
+    n: int
+    species_count: int
+    aspect: float
+    x: np.ndarray
+    y: np.ndarray
+    vx: np.ndarray
+    vy: np.ndarray
+    energy: np.ndarray
+    species: np.ndarray
 
 
 @runtime_checkable

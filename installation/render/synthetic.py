@@ -6,23 +6,12 @@ the renderer's memory access then matches a real run.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from .base import Particles
 
-@dataclass
-class SyntheticSwarm:
-    n: int
-    species_count: int
-    aspect: float
-    x: np.ndarray
-    y: np.ndarray
-    vx: np.ndarray
-    vy: np.ndarray
-    energy: np.ndarray
-    species: np.ndarray
 
+class SyntheticSwarm(Particles):
     def drift(self, dt: float = 1 / 60) -> None:
         """Move every particle by its velocity, wrapping at the edges (for trail tests)."""
         self.x[:] = np.mod(self.x + self.vx * np.float32(dt), np.float32(self.aspect))
