@@ -542,8 +542,11 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
             worker.close()      # the frames still queued (an interrupted export keeps them too)
             stats.wall_s += time.perf_counter() - t0
     finally:
-        if worker is not None:
-            worker.abort()      # only after an error: close() has already stopped it
+        if worker is not None and worker.open:
+            # an error: stop the encoder first, so that a worker blocked on its pipe gets free
+            if video is not None:
+                video.abort()
+            worker.abort()
         pipeline = stage.p
         if progress is not None:
             progress.close()

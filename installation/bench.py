@@ -158,9 +158,9 @@ def bench_export(cfg, frames: int) -> dict:
             video.close()
             wall = time.perf_counter() - t0
         except BaseException:
+            video.abort()           # first: a worker blocked on the encoder's pipe gets free
             if worker is not None:
                 worker.abort()
-            video.abort()
             raise
     size = f"{cfg.render.width}x{cfg.render.height}"
     return {"export_size": size, "export_realtime_ratio": round(stats.ticks / cfg.sim.tick_hz / wall, 3),

@@ -70,6 +70,11 @@ class FrameWorker:
             raise
         self._full.put(fi)
 
+    @property
+    def open(self) -> bool:
+        """Neither closed nor aborted yet."""
+        return self._open
+
     def close(self) -> None:
         """Draw every queued frame, stop the thread, raise what went wrong in it."""
         self._stop(drain=True)

@@ -129,6 +129,24 @@ def test_ctrl_c_ends_an_export_with_the_frames_so_far(recorded):
     assert decoded and decoded[-1] == frames
 
 
+def test_an_encoder_that_dies_mid_export_is_a_one_line_error(recorded):
+    """ffmpeg gives up after a few frames: the frames drawn on the export's worker thread go
+    nowhere, the run stops at once with ffmpeg's own last words and exit 2, and hangs on
+    nothing (the worker may be waiting on the dead encoder's pipe)."""
+    import os
+    env, tmp, rec, _, _ = recorded
+    fake = tmp / "dying-ffmpeg"
+    fake.write_text("#!/bin/sh\nhead -c 600000 > /dev/null\necho 'encoder gave up: simulated' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    r = cli(["replay", str(rec), "--export", str(tmp / "dead.mp4"), "--size", "320x180"],
+            dict(env, IMAGEIO_FFMPEG_EXE=str(fake)), timeout=180, check=False)
+    assert r.returncode == 2, r.stderr[-2000:]
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "encoder gave up: simulated" in last, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    assert not os.path.exists(tmp / "dead.mp4")
+
+
 def test_wav_and_analyze(recorded):
     env, tmp, rec, live, _ = recorded
     import wave
