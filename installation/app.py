@@ -474,6 +474,10 @@ def replay_command(args) -> int:
         raise UserError(str(exc)) from None
 
 
+def _keep_none(frame) -> None:
+    """A headless replay's frames: only the last one counts (the summary's frame_hash)."""
+
+
 def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
     import tempfile
     from .pipeline import Pipeline
@@ -501,8 +505,11 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
                             settings=cfg.session)
     progress = Progress(total, "export") if exporting else None
 
-    # an export draws each frame on a thread of its own while the next tick is simulated
-    worker = FrameWorker(pipeline, video.write) if video else None
+    # with no window to show them live, frames are drawn on a thread of their own while the
+    # next tick is simulated (an export encodes them; a headless replay keeps the last one)
+    worker = None
+    if display is None:
+        worker = FrameWorker(pipeline, video.write if video else _keep_none)
     stage = RunStage(pipeline, source=lambda tick: by_tick.get(tick, []), display=display, audio=audio, stop=stop,
                      audio_sink=wav.write if wav else None, hud=cfg.window.hud, frame_worker=worker)
     settle_heap()

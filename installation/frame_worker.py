@@ -1,4 +1,5 @@
-"""Frames drawn one tick behind the simulation, on a thread of their own: for exports.
+"""Frames drawn one tick behind the simulation, on a thread of their own: for replays that no
+window shows live, exports above all.
 
 An export has no screen to keep up with, only throughput to win. Drawn in line, each tick's
 simulation, drawing and flash guard share every core in turn, and each parallel kernel ends
