@@ -119,3 +119,25 @@ def test_close_draws_every_queued_frame_in_tick_order_and_abort_drops_them():
     threading.Timer(0.2, gate.set).start()
     aborted.abort()
     assert len(seen) <= 1         # the one being drawn when it was told; the rest dropped
+
+
+def test_analyze_notes_the_guard_on_frames_drawn_behind_as_drawn_in_line():
+    """`analyze`'s replay draws behind the simulation; its timeline must still say, tick by
+    tick, which frames the flash guard changed."""
+    import numpy as np
+    from installation.app import replay_timeline
+    cfg = load_config(env={}, sets=SETS + ["render.width=192", "render.height=108"])
+    by_tick = {t: script(t) for t in range(TICKS) if script(t)}
+    ticks_seen = []
+    tl = replay_timeline(cfg, by_tick, TICKS, on_tick=ticks_seen.append)
+    p = Pipeline(cfg)
+    want = []
+    for t in range(TICKS):
+        before = p.guard.limited_frames
+        p.advance(by_tick.get(t, []))
+        p.render()
+        want.append(p.guard.limited_frames != before)
+    got = tl.column("flash_limited")
+    assert got.tolist() == want and any(want) and not all(want)
+    assert tl.column("tick").tolist() == list(range(TICKS)) and ticks_seen == list(range(0, TICKS, 30))
+    assert np.isfinite(tl.column("arousal")).all() and tl.column("participants").max() == 1

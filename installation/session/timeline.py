@@ -50,6 +50,14 @@ class Timeline:
         cols["flash_limited"][n] = flash_limited
         self._n = n + 1
 
+    def set_column(self, name: str, values) -> None:
+        """Fill a column of the appended ticks afterwards (what was noted off the replay loop,
+        such as the flash guard's decisions on frames drawn behind it)."""
+        values = np.asarray(values, dtype=_DTYPES[name])
+        if values.shape != (self._n,):
+            raise ValueError(f"timeline: {name} needs {self._n} values, got {values.shape}")
+        self._cols[name][: self._n] = values
+
     def _grow(self) -> None:
         for c, a in self._cols.items():
             bigger = np.zeros(2 * a.shape[0], dtype=a.dtype)
