@@ -69,8 +69,14 @@ def test_send_delivers_with_the_recorded_timing(speed):
     arrival = np.array([t for t, _ in got]) - got[0][0]
     planned = (np.array([te.event.t for te in events]) - events[0].event.t) / speed
     err_ms = np.abs(arrival - planned) * 1000
-    assert np.median(err_ms) < 1.0 and err_ms.max() < 5.0, f"timing error ms: median {np.median(err_ms):.3f}, max {err_ms.max():.3f}"
-    assert abs(counts["duration_s"] - planned[-1]) < 0.005
+    # Within a few ms, message by message. The arrival stamps come from a second process: on a
+    # busy 2-core VM either process may now and then be woken a few ms late (once 5.5 ms in a
+    # CI run), which says nothing of the sender's timing; so a single outlier may reach 20 ms,
+    # while a sender that drifted, bunched its messages or slept coarsely fails the rest.
+    p90 = np.percentile(err_ms, 90)
+    assert np.median(err_ms) < 1.0 and p90 < 3.0 and err_ms.max() < 20.0, \
+        f"timing error ms: median {np.median(err_ms):.3f}, p90 {p90:.3f}, max {err_ms.max():.3f}"
+    assert abs(counts["duration_s"] - planned[-1]) < 0.02     # (a drift shows in the p90 above)
 
 
 def test_events_that_cannot_be_encoded_are_counted():
