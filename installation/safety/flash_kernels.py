@@ -701,8 +701,9 @@ def area_check(k, fmap, cand, rh, rw, limit, integ, over, tiles, shift, rejected
     """Admit or reject signal k's candidates of one level so that no field holds too many
     flashing regions. `fmap` (ny, nx): flashing or candidate (marked by `track_span` and
     `classify`); `cand` (ny, nx, 2): the level's rows of the candidate map. A rejection
-    marks its tile CAREFUL in `tiles` (a tile is 2**shift regions of this level per side).
-    `integ`, `over`, `rejected` (ny): scratch.
+    marks its tile CAREFUL in `tiles` (a tile is 2**shift regions of this level per side);
+    every candidate's tile must be non-zero there already (measuring marks it PENDING): only
+    those tiles are searched. `integ`, `over`, `rejected` (ny): scratch.
 
     With all candidates counted as flashing, every field rectangle (rh x rw regions,
     region-aligned: it covers any pixel-aligned 10° field) holding more than `limit` is
