@@ -625,14 +625,10 @@ def replay_timeline(cfg: Config, by_tick, ticks: int, time_of_day=None, on_tick=
     pipeline = Pipeline(cfg, time_of_day=time_of_day)
     audio = OfflineAudio(cfg.audio)
     timeline = Timeline(cfg.sim.tick_hz, capacity=ticks + 1)
-    limited = np.zeros(ticks, np.bool_)
-    drawn = [0, 0]      # frames drawn, the guard's limited frames before the last one
+    limited_so_far = []     # the guard's count after each frame, appended in tick order
 
-    def note_frame(frame) -> None:     # on the worker thread, in tick order
-        count = pipeline.guard.limited_frames
-        limited[drawn[0]] = count != drawn[1]
-        drawn[0] += 1
-        drawn[1] = count
+    def note_frame(frame) -> None:     # on the worker thread
+        limited_so_far.append(pipeline.guard.limited_frames)
 
     worker = FrameWorker(pipeline, note_frame)
     try:
@@ -651,7 +647,7 @@ def replay_timeline(cfg: Config, by_tick, ticks: int, time_of_day=None, on_tick=
         worker.close()
     finally:
         worker.abort()      # after an error only: close() has stopped it
-    timeline.set_column("flash_limited", limited)
+    timeline.set_column("flash_limited", np.diff(limited_so_far, prepend=0) != 0)
     return timeline
 
 

@@ -43,7 +43,8 @@ class FrameWorker:
         self.pipeline = pipeline
         self.sink = sink
         self.frames = 0                 # frames handed to `sink`
-        self._error: BaseException | None = None
+        self._error: BaseException | None = None    # the worker's, until raised in the caller
+        self._drawing = True            # False once aborted or failed: queued frames are dropped
         self._free: queue.SimpleQueue = queue.SimpleQueue()
         self._full: queue.SimpleQueue = queue.SimpleQueue()
         for _ in range(max(1, depth)):
@@ -90,14 +91,14 @@ class FrameWorker:
             return
         self._open = False
         if not drain:
-            self._error = self._error or _Dropped()
+            self._drawing = False
         self._full.put(_END)
         self._thread.join()
         numba.set_num_threads(self._caller_threads)
 
     def _raise(self) -> None:
-        if self._error is not None and not isinstance(self._error, _Dropped):
-            err, self._error = self._error, _Dropped()
+        if self._error is not None:
+            err, self._error = self._error, None
             raise err
 
     def _run(self) -> None:
@@ -106,17 +107,14 @@ class FrameWorker:
             fi = self._full.get()
             if fi is _END:
                 return
-            if self._error is None:
+            if self._drawing:
                 try:
                     self.sink(self.pipeline.render_input(fi))
                     self.frames += 1
                 except BaseException as e:      # handed to the caller's thread
+                    self._drawing = False
                     self._error = e
             self._free.put(fi)      # after an error too: the caller must never wait forever
-
-
-class _Dropped(Exception):
-    """Frames are no longer drawn (aborted, or an error already raised)."""
 
 
 _END = object()     # the end of the queue

@@ -268,6 +268,7 @@ def check_candidates(lv, ncand, fmap, cand, integ, over, tiles, rejected):
             if ncand[:, l, k].any():
                 level_check(l, k, lv, fmap, cand, integ, over, tiles, rejected)
 
+
 def settle(frame, keep_px, lv, t, since, stamp, sums, ext_old, ext, dirs, hist, chunk_risk,
            chunk_mask, tiles, cand, careful, thr_l, thr_q):
     h, w = frame.shape
