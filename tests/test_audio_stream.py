@@ -12,9 +12,11 @@ import ctypes
 import dataclasses
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -29,7 +31,9 @@ from installation.audio.params import AudioParams
 from installation.audio.settings import AudioSettings
 
 ensure_fresh_cache()
-pytestmark = pytest.mark.audio
+# A call stuck inside PortAudio cannot be interrupted by a signal: the thread method ends the
+# run with every thread's stack printed, instead of leaving CI to hang until its own limit.
+pytestmark = [pytest.mark.audio, pytest.mark.timeout(240, method="thread")]
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = f"living-mosaic-test-{os.getpid()}"
 JACKD = ["jackd", "-n", SERVER, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256"]
@@ -81,8 +85,9 @@ def jack(request):
         yield sd
     finally:
         # Drop PortAudio's JACK client while the server still runs: a client whose server
-        # died cannot be terminated cleanly (see output.py).
-        sd._terminate()
+        # died cannot be terminated cleanly (see output.py). Bounded: a PortAudio left stuck
+        # by a failed test must fail the teardown, not hang the suite.
+        terminated = _bounded(sd._terminate, 20.0)
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=10)
@@ -91,7 +96,16 @@ def jack(request):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+        assert terminated, "PortAudio did not terminate in 20 s: a stream of these tests is stuck in it"
         sd._initialize()
+
+
+def _bounded(fn, seconds: float) -> bool:
+    """Run fn on a daemon thread; False when it has not returned in `seconds`."""
+    t = threading.Thread(target=fn, daemon=True)
+    t.start()
+    t.join(seconds)
+    return not t.is_alive()
 
 
 def test_stream_calls_back_at_real_time_rate_without_underflow(jack):
@@ -268,7 +282,8 @@ def test_a_stopped_stream_is_reopened_and_a_closed_output_can_open_again(jack):
         time.sleep(0.5)
         before = out.stats()["audio_callbacks"]
         assert before > 20
-        out._stream.abort()                       # the stream dies under the output
+        with out._lock:                           # one thread drives a stream at a time, as in the output:
+            out._stream.abort()                   # PortAudio's JACK API hangs when two abort one stream
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and out.reopens == 0:
             out.publish(p)
@@ -343,3 +358,54 @@ def test_a_dying_jack_server_never_hangs_or_crashes_the_installation(jack, tmp_p
     log = r.stderr
     assert "playing on system (JACK" in log
     assert "stopped" in log and "running silent" in log
+
+
+HUNG_SCRIPT = textwrap.dedent("""
+    import logging, os, signal, sys, time
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    name, root, jack_pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    os.environ["JACK_NO_START_SERVER"] = "1"
+    sys.path.insert(0, root)
+    from installation.audio.output import AudioOutput, rescan, load_sounddevice
+    from installation.audio.params import AudioParams
+    from installation.audio.settings import AudioSettings
+    rescan(load_sounddevice())                 # the JACK device is listed while the server answers
+    os.kill(jack_pid, signal.SIGSTOP)          # then the server hangs
+    t0 = time.monotonic()
+    out = AudioOutput(AudioSettings(device="JACK")).start()
+    out.publish(AudioParams())
+    print("START", time.monotonic() - t0, out.stats()["audio_backend"], flush=True)
+    t0 = time.monotonic()
+    out.close()
+    print("CLOSE", time.monotonic() - t0, flush=True)
+""")
+
+
+def test_a_hung_sound_server_never_holds_up_start_or_quit(jack, tmp_path):
+    """A JACK server that stops answering (here: SIGSTOP) leaves PortAudio waiting inside
+    open for up to ten minutes a call. The installation must still start (silent, saying so)
+    and quit on time; the waiting is the reopen thread's alone."""
+    script = tmp_path / "hung.py"
+    script.write_text(HUNG_SCRIPT)
+    name = SERVER + "-hung"
+    server = start_jackd(name)
+    try:
+        r = subprocess.run([sys.executable, str(script), name, str(ROOT), str(server.pid)],
+                           env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=90)
+    finally:
+        # woken and terminated, not killed: a killed jackd keeps its slot in JACK's server
+        # registry, and after eight of them no server starts on this machine
+        server.send_signal(signal.SIGCONT)
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+    assert r.returncode == 0, r.stderr[-2000:]
+    start = r.stdout.split("START", 1)[1].split()
+    close = r.stdout.split("CLOSE", 1)[1].split()
+    assert float(start[0]) < audio_output.START_WAIT_S + 3 and start[1] == "none", r.stdout
+    assert float(close[0]) < audio_output.CLOSE_WAIT_S + 2, r.stdout
+    assert "running silent" in r.stderr, r.stderr[-2000:]

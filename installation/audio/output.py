@@ -2,12 +2,17 @@
 
 Without PortAudio, without a device, or when the device refuses, it says so in one line and
 runs silent (`backend == "none"`); a background thread keeps trying, and reopens the stream
-whenever it dies (a USB interface unplugged, the JACK server restarted). The callback is a
-numba cfunc (native_callback.py) that reads the mailbox, runs the engine's nogil kernel and
-never takes the GIL, so a busy main loop cannot make it late; it allocates nothing and
-nothing inside it can raise: an unhandled error would silence PortAudio's stream for good.
-The stream itself is sounddevice's (`_StreamBase` with a C callback and userdata, the route
-sounddevice offers library authors), so device lookup and error messages stay its own.
+whenever it dies (a USB interface unplugged, the JACK server restarted). That thread owns every
+PortAudio call that can block (open, start, abort, close, rescan): PortAudio's JACK host API
+waits on the server's process thread in each of them, up to ten minutes a wait, and two threads
+driving one stream can leave one of them inside it for good. The caller's waits are bounded
+(START_WAIT_S, CLOSE_WAIT_S), so a hung sound server never holds up a start or a quit.
+
+The callback is a numba cfunc (native_callback.py) that reads the mailbox, runs the engine's
+nogil kernel and never takes the GIL, so a busy main loop cannot make it late; it allocates
+nothing and nothing inside it can raise: an unhandled error would silence PortAudio's stream
+for good. The stream itself is sounddevice's (`_StreamBase` with a C callback and userdata,
+the route sounddevice offers library authors), so device lookup and error messages stay its own.
 """
 from __future__ import annotations
 
@@ -28,6 +33,8 @@ PORTAUDIO_HINT = ("PortAudio is not installed: install it (Debian/Ubuntu: apt in
                   "macOS: brew install portaudio; Windows: pip install sounddevice ships it)")
 RETRY_S = (1.0, 2.0, 4.0, 8.0)
 REAP_TIMEOUT_S = 2.0
+START_WAIT_S = 10.0          # how long start() waits for the first stream before running silent
+CLOSE_WAIT_S = 5.0           # how long close() waits for PortAudio to let go
 _stranded: list = []         # (stream, binding) PortAudio never let go of: the callback's memory stays
 
 
@@ -182,9 +189,10 @@ class AudioOutput:
         self._binding: Binding | None = None
         self._sd = None
         self._stream = None
-        self._lock = threading.Lock()          # start/close vs the reopen thread, never the callback
+        self._lock = threading.Lock()          # held by whoever drives the stream; never the callback
         self._config_lock = threading.Lock()   # the engines' settings: main loop vs the reopen thread
         self._closing = threading.Event()
+        self._first = threading.Event()        # the first open attempt is over
         self._thread: threading.Thread | None = None
         self._last_note = ""
         self._wedged = False
@@ -204,10 +212,13 @@ class AudioOutput:
         except AudioUnavailable as exc:
             self._note(f"audio: {exc}; running silent")
             return self
-        with self._lock:
-            self._open()
+        # The kernels compile or load here (CPU work, no PortAudio) so that the wait below is
+        # PortAudio's alone.
+        self._engine_for(self.settings.samplerate)
         self._thread = threading.Thread(target=self._watch, name="audio-reopen", daemon=True)
         self._thread.start()
+        if not self._first.wait(START_WAIT_S):
+            self._note(f"audio: the device did not open in {START_WAIT_S:g} s; running silent until it does")
         return self
 
     def publish(self, params: AudioParams) -> None:
@@ -269,12 +280,15 @@ class AudioOutput:
                 "audio_callback_ms_max": round(float(times.max()) * 1e3, 3)}
 
     def close(self) -> None:
+        """Stop the stream (the reopen thread does it) and wait for that at most CLOSE_WAIT_S:
+        an installation that is asked to quit quits, whatever PortAudio is stuck on."""
         self._closing.set()
         if self._thread is not None:
-            self._thread.join(timeout=5.0)
-        with self._lock:
-            if not self._wedged:
-                self._close_stream()
+            self._thread.join(timeout=CLOSE_WAIT_S)
+            if self._thread.is_alive():
+                self._note(f"audio: PortAudio did not let go of {self.device_name or 'the device'} "
+                           f"in {CLOSE_WAIT_S:g} s; leaving it to the operating system")
+                self._strand(self._stream)
         self.backend = "none"
 
     # -- the callback, driven from Python
@@ -354,6 +368,13 @@ class AudioOutput:
         self._note(f"audio: device {dev['name']!r} [{api}] could not be opened ({last}); running silent")
         return False
 
+    def _try_open(self) -> bool:
+        try:
+            return self._open()
+        except Exception as exc:     # PortAudio's device list itself failed: the next try may not
+            self._note(f"audio: could not look for an output device ({exc}); running silent")
+            return False
+
     def _close_stream(self) -> bool:
         """Abort and close our stream; False when PortAudio hung doing it.
 
@@ -377,6 +398,12 @@ class AudioOutput:
         t.join(REAP_TIMEOUT_S)
         if not t.is_alive():
             return True
+        self._strand(stream)
+        return False
+
+    def _strand(self, stream) -> None:
+        """PortAudio is stuck inside a call: never call it again from this process, not even
+        from sounddevice's exit handler (Pa_Terminate would wait on the same stream)."""
         self._wedged = True
         _stranded.append((stream, self._binding))   # PortAudio may still hold their addresses
         try:
@@ -384,9 +411,23 @@ class AudioOutput:
             atexit.unregister(self._sd._exit_handler)
         except Exception:
             pass
-        return False
 
     def _watch(self) -> None:
+        """The reopen thread: the first open, then a check every half second, then the close."""
+        try:
+            with self._lock:
+                self._try_open()
+        finally:
+            self._first.set()
+        try:
+            self._keep_open()
+        finally:
+            with self._lock:
+                if not self._wedged:
+                    self._close_stream()
+                self.backend = "none"
+
+    def _keep_open(self) -> None:
         attempt = 0
         wait = 0.5
         while not self._closing.wait(wait):
@@ -406,7 +447,7 @@ class AudioOutput:
                                "(a restarted JACK server needs a restart of the installation); running silent")
                     return
                 rescan(self._sd)
-                if self._open():
+                if self._try_open():
                     attempt = 0
                     wait = 0.5
                 else:
