@@ -3,10 +3,11 @@
 Without PortAudio, without a device, or when the device refuses, it says so in one line and
 runs silent (`backend == "none"`); a background thread keeps trying, and reopens the stream
 whenever it dies (a USB interface unplugged, the JACK server restarted). That thread owns every
-PortAudio call that can block (open, start, abort, close, rescan): PortAudio's JACK host API
-waits on the server's process thread in each of them, up to ten minutes a wait, and two threads
-driving one stream can leave one of them inside it for good. The caller's waits are bounded
-(START_WAIT_S, CLOSE_WAIT_S), so a hung sound server never holds up a start or a quit.
+PortAudio call that can block (initialise, open, start, abort, close, rescan): PortAudio's JACK
+host API waits on the server in each of them, up to ten minutes a wait or for good, and two
+threads driving one stream can leave one of them inside it for good. The caller's waits are
+bounded (START_WAIT_S, CLOSE_WAIT_S, ANSWER_WAIT_S), so a hung sound server never holds up a
+start, a quit or an operator's command.
 
 The callback is a numba cfunc (native_callback.py) that reads the mailbox, runs the engine's
 nogil kernel and never takes the GIL, so a busy main loop cannot make it late; it allocates
@@ -16,8 +17,11 @@ the route sounddevice offers library authors), so device lookup and error messag
 """
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import logging
+import os
+import sys
 import threading
 
 import numpy as np
@@ -35,6 +39,7 @@ RETRY_S = (1.0, 2.0, 4.0, 8.0)
 REAP_TIMEOUT_S = 2.0
 START_WAIT_S = 10.0          # how long start() waits for the first stream before running silent
 CLOSE_WAIT_S = 5.0           # how long close() waits for PortAudio to let go
+ANSWER_WAIT_S = 15.0         # how long an operator's command waits for PortAudio
 _stranded: list = []         # (stream, binding) PortAudio never let go of: the callback's memory stays
 
 
@@ -43,7 +48,9 @@ class AudioUnavailable(RuntimeError):
 
 
 def load_sounddevice():
-    """The sounddevice module, or AudioUnavailable naming what to install."""
+    """The sounddevice module, or AudioUnavailable naming what to install. The first import
+    initialises PortAudio, which asks every host API (a hung JACK server holds it) and points
+    stderr at /dev/null meanwhile, to hide ALSA's and JACK's chatter."""
     try:
         import sounddevice
     except OSError as exc:   # sounddevice raises OSError when libportaudio cannot be loaded
@@ -105,8 +112,44 @@ def find_device(sd, spec: str) -> tuple[int, dict, str] | None:
     return outs[0]
 
 
+def _answered(fn, what: str, extra: float = 0.0):
+    """fn() on a daemon thread, for an operator's command: its result, its exception, or
+    AudioUnavailable when PortAudio has not answered in ANSWER_WAIT_S (plus `extra`, the
+    command's own playing time; Ctrl-C cannot reach a call stuck inside PortAudio)."""
+    box: list = []
+    saved = os.dup(2)
+
+    def run():
+        try:
+            box.append((True, fn()))
+        except BaseException as exc:
+            box.append((False, exc))
+
+    t = threading.Thread(target=run, name="audio-answer", daemon=True)
+    t.start()
+    t.join(ANSWER_WAIT_S + extra)
+    try:
+        if not box:
+            os.dup2(saved, 2)                   # PortAudio's initialisation hid stderr
+            raise AudioUnavailable(f"the audio system did not answer {what} in {ANSWER_WAIT_S + extra:g} s "
+                                   "(a hung JACK server? jack_lsp tells; restart it)")
+    finally:
+        os.close(saved)
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return value
+
+
 def list_devices() -> str:
     """Text for the operator's `list-audio-devices`."""
+    try:
+        return _answered(_list_devices, "the device list")
+    except AudioUnavailable as exc:
+        return str(exc)
+
+
+def _list_devices() -> str:
     try:
         sd = load_sounddevice()
     except AudioUnavailable as exc:
@@ -128,6 +171,10 @@ def list_devices() -> str:
 def test_tone(settings: AudioSettings, seconds: float = 2.0, frequency: float = 440.0) -> str:
     """Play A440 at -18 dBFS, first on the left channel then on the right, on the configured
     device, for the operator's `test-tone`. Raises AudioUnavailable (one line)."""
+    return _answered(lambda: _test_tone(settings, seconds, frequency), "the test tone", extra=2 * max(0.1, seconds))
+
+
+def _test_tone(settings: AudioSettings, seconds: float, frequency: float) -> str:
     sd = load_sounddevice()
     entry = find_device(sd, settings.device)
     if entry is None:
@@ -195,7 +242,6 @@ class AudioOutput:
         self._first = threading.Event()        # the first open attempt is over
         self._thread: threading.Thread | None = None
         self._last_note = ""
-        self._wedged = False
         self.backend = "none"
         self.device_name = ""
         self.reopens = 0
@@ -207,18 +253,18 @@ class AudioOutput:
         if not self.settings.enabled:
             self._note("audio: disabled in the config ([audio] enabled = false); running silent")
             return self
-        try:
-            self._sd = load_sounddevice()
-        except AudioUnavailable as exc:
-            self._note(f"audio: {exc}; running silent")
-            return self
         # The kernels compile or load here (CPU work, no PortAudio) so that the wait below is
         # PortAudio's alone.
         self._engine_for(self.settings.samplerate)
-        self._thread = threading.Thread(target=self._watch, name="audio-reopen", daemon=True)
-        self._thread.start()
-        if not self._first.wait(START_WAIT_S):
-            self._note(f"audio: the device did not open in {START_WAIT_S:g} s; running silent until it does")
+        saved = os.dup(2)
+        try:
+            self._thread = threading.Thread(target=self._watch, name="audio-reopen", daemon=True)
+            self._thread.start()
+            if not self._first.wait(START_WAIT_S):
+                os.dup2(saved, 2)       # a PortAudio stuck in its initialisation hid stderr
+                self._note(f"audio: the device did not open in {START_WAIT_S:g} s; running silent until it does")
+        finally:
+            os.close(saved)
         return self
 
     def publish(self, params: AudioParams) -> None:
@@ -380,8 +426,8 @@ class AudioOutput:
 
         PortAudio's JACK host API cannot let go of a stream whose server died: abort never
         returns and Pa_Terminate asserts. So the work runs on a throwaway thread, and a hang
-        marks PortAudio as wedged: no more rescans, and sounddevice's exit handler (which
-        would hang the same way at interpreter exit) is unregistered."""
+        strands the stream: no more rescans (the reopen thread ends), and sounddevice's exit
+        handler (which would hang the same way at interpreter exit) is unregistered."""
         stream, self._stream = self._stream, None
         if stream is None:
             return True
@@ -404,27 +450,32 @@ class AudioOutput:
     def _strand(self, stream) -> None:
         """PortAudio is stuck inside a call: never call it again from this process, not even
         from sounddevice's exit handler (Pa_Terminate would wait on the same stream)."""
-        self._wedged = True
         _stranded.append((stream, self._binding))   # PortAudio may still hold their addresses
-        try:
-            import atexit
-            atexit.unregister(self._sd._exit_handler)
-        except Exception:
-            pass
+        sd = sys.modules.get("sounddevice")     # also while its import is what is stuck
+        if sd is not None and hasattr(sd, "_exit_handler"):
+            atexit.unregister(sd._exit_handler)
 
     def _watch(self) -> None:
-        """The reopen thread: the first open, then a check every half second, then the close."""
+        """The reopen thread: PortAudio's initialisation and the first open, then a check every
+        half second, then the close."""
         try:
+            try:
+                self._sd = load_sounddevice()
+            except AudioUnavailable as exc:
+                self._note(f"audio: {exc}; running silent")
+                return
             with self._lock:
-                self._try_open()
+                if not self._closing.is_set():     # a quit while PortAudio initialised
+                    self._try_open()
         finally:
             self._first.set()
         try:
             self._keep_open()
         finally:
             with self._lock:
-                if not self._wedged:
-                    self._close_stream()
+                # also when close() gave up on this thread: an open that came back late
+                # leaves a stream, which must not play on after the quit
+                self._close_stream()
                 self.backend = "none"
 
     def _keep_open(self) -> None:
