@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
@@ -47,8 +46,15 @@ def _server_up(name: str) -> bool:
         return False
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the test process ends, also by os._exit (pytest-timeout's
+    thread method), so no private server outlives the run."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)     # PR_SET_PDEATHSIG
+
+
 def start_jackd(name: str) -> subprocess.Popen:
-    proc = subprocess.Popen(["jackd", "-n", name] + JACKD[3:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(["jackd", "-n", name] + JACKD[3:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -87,7 +93,9 @@ def jack(request):
         # Drop PortAudio's JACK client while the server still runs: a client whose server
         # died cannot be terminated cleanly (see output.py). Bounded: a PortAudio left stuck
         # by a failed test must fail the teardown, not hang the suite.
-        terminated = _bounded(sd._terminate, 20.0)
+        terminated = audio_output._bounded(sd._terminate, 20.0, "test-terminate")[0]
+        if not terminated:                     # nor may it hang the interpreter's exit
+            audio_output._forget_portaudio()
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=10)
@@ -98,14 +106,6 @@ def jack(request):
                 os.environ[k] = v
         assert terminated, "PortAudio did not terminate in 20 s: a stream of these tests is stuck in it"
         sd._initialize()
-
-
-def _bounded(fn, seconds: float) -> bool:
-    """Run fn on a daemon thread; False when it has not returned in `seconds`."""
-    t = threading.Thread(target=fn, daemon=True)
-    t.start()
-    t.join(seconds)
-    return not t.is_alive()
 
 
 def test_stream_calls_back_at_real_time_rate_without_underflow(jack):
@@ -371,9 +371,16 @@ HUNG_SCRIPT = textwrap.dedent("""
     from installation.audio.params import AudioParams
     from installation.audio.settings import AudioSettings
     output.START_WAIT_S, output.CLOSE_WAIT_S, output.ANSWER_WAIT_S = 3.0, 2.0, 2.0
-    if when == "listed":                       # the JACK device is listed while the server answers
+    if when != "unlisted":                     # the JACK device is listed while the server answers
         output.rescan(output.load_sounddevice())
     os.kill(jack_pid, signal.SIGSTOP)          # then the server hangs
+    if when == "tone":                         # the operator's test tone, alone in its process
+        t0 = time.monotonic()
+        try:
+            print("TONE played", output.test_tone(AudioSettings(device="JACK"), seconds=0.3), flush=True)
+        except output.AudioUnavailable as exc:
+            print("TONE", time.monotonic() - t0, exc, flush=True)
+        sys.exit(0)                            # and the exit must not wait on PortAudio
     t0 = time.monotonic()
     out = output.AudioOutput(AudioSettings(device="JACK")).start()
     out.publish(AudioParams())
@@ -387,20 +394,17 @@ HUNG_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("when", ["listed", "unlisted"])
-def test_a_hung_sound_server_never_holds_up_start_quit_or_an_operator(jack, tmp_path, when):
-    """A JACK server that stops answering (here: SIGSTOP) leaves PortAudio waiting inside its
-    initialisation (the import of sounddevice) or inside open, for good or ten minutes a
-    call. The installation must still start (silent, saying so where the operator sees it:
-    PortAudio's initialisation points stderr at /dev/null while it runs), quit on time, and
-    the operator's device list must answer."""
+def _run_hung(tmp_path, when: str) -> tuple[subprocess.CompletedProcess, float]:
+    """HUNG_SCRIPT against a private server it stops; the result and its wall time."""
     script = tmp_path / "hung.py"
     script.write_text(HUNG_SCRIPT)
     name = f"{SERVER}-hung-{when}"
     server = start_jackd(name)
+    t0 = time.monotonic()
     try:
         r = subprocess.run([sys.executable, str(script), name, str(ROOT), str(server.pid), when],
                            env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=90)
+        return r, time.monotonic() - t0
     finally:
         # woken and terminated, not killed: a killed jackd keeps its slot in JACK's server
         # registry, and after eight of them no server starts on this machine
@@ -411,6 +415,16 @@ def test_a_hung_sound_server_never_holds_up_start_quit_or_an_operator(jack, tmp_
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=10)
+
+
+@pytest.mark.parametrize("when", ["listed", "unlisted"])
+def test_a_hung_sound_server_never_holds_up_start_quit_or_an_operator(jack, tmp_path, when):
+    """A JACK server that stops answering (here: SIGSTOP) leaves PortAudio waiting inside its
+    initialisation (the import of sounddevice) or inside open, for good or ten minutes a
+    call. The installation must still start (silent, saying so where the operator sees it:
+    PortAudio's initialisation points stderr at /dev/null while it runs), quit on time, and
+    the operator's device list must answer."""
+    r, _ = _run_hung(tmp_path, when)
     assert r.returncode == 0, r.stderr[-2000:]
     start = r.stdout.split("START", 1)[1].split()
     close = r.stdout.split("CLOSE", 1)[1].split()
@@ -420,3 +434,14 @@ def test_a_hung_sound_server_never_holds_up_start_quit_or_an_operator(jack, tmp_
     assert float(listing[0]) < 2.0 + 2, r.stdout
     assert "did not open in 3 s" in r.stderr, r.stderr[-2000:]
     assert "did not answer the device list" in listing[1], r.stdout
+
+
+def test_a_hung_sound_server_never_holds_up_the_test_tone_or_its_exit(jack, tmp_path):
+    """The operator's test tone answers in bounded time, and the process then exits: the
+    exit handler of sounddevice (Pa_Terminate) would otherwise wait on the stuck stream."""
+    r, wall = _run_hung(tmp_path, "tone")
+    assert r.returncode == 0, r.stderr[-2000:]
+    tone = r.stdout.split("TONE", 1)[1].split(None, 1)
+    assert float(tone[0]) < 2.0 + 2 * 0.3 + 2, r.stdout
+    assert "did not answer the test tone" in tone[1], r.stdout
+    assert wall < 30, wall                     # interpreter start, the numba cache, 2.6 s, exit

@@ -40,7 +40,56 @@ REAP_TIMEOUT_S = 2.0
 START_WAIT_S = 10.0          # how long start() waits for the first stream before running silent
 CLOSE_WAIT_S = 5.0           # how long close() waits for PortAudio to let go
 ANSWER_WAIT_S = 15.0         # how long an operator's command waits for PortAudio
+RESCAN_WAIT_S = 10.0         # how long the reopen thread waits for PortAudio to re-read its devices
 _stranded: list = []         # (stream, binding) PortAudio never let go of: the callback's memory stays
+
+
+def _dup_stderr() -> int | None:
+    try:
+        return os.dup(2)
+    except OSError:          # started with stderr closed
+        return None
+
+
+# stderr as this process had it, to put back when PortAudio's initialisation (which points
+# fd 2 at /dev/null while it runs) never comes back
+_STDERR = _dup_stderr()
+
+
+def _restore_stderr() -> None:
+    if _STDERR is not None:
+        try:
+            os.dup2(_STDERR, 2)
+        except OSError:
+            pass
+
+
+def _bounded(fn, seconds: float, name: str) -> tuple[bool, object, BaseException | None]:
+    """fn() on a daemon thread: (finished, result, exception). A call stuck inside PortAudio
+    cannot be interrupted, so the caller gives up on it instead of waiting."""
+    box: list = []
+
+    def run():
+        try:
+            box.append((fn(), None))
+        except BaseException as exc:
+            box.append((None, exc))
+
+    t = threading.Thread(target=run, name=name, daemon=True)
+    t.start()
+    t.join(seconds)
+    if not box:
+        return False, None, None
+    return True, box[0][0], box[0][1]
+
+
+def _forget_portaudio() -> None:
+    """PortAudio is stuck inside a call: sounddevice's exit handler (Pa_Terminate) would wait
+    on the same thing at interpreter exit, so it goes; and stderr comes back."""
+    _restore_stderr()
+    sd = sys.modules.get("sounddevice")     # also while its import is what is stuck
+    if sd is not None and hasattr(sd, "_exit_handler"):
+        atexit.unregister(sd._exit_handler)
 
 
 class AudioUnavailable(RuntimeError):
@@ -57,6 +106,8 @@ def load_sounddevice():
         raise AudioUnavailable(f"{PORTAUDIO_HINT} ({exc})") from None
     except ImportError as exc:
         raise AudioUnavailable(f"the Python package sounddevice is missing: pip install sounddevice ({exc})") from None
+    except Exception as exc:  # PortAudioError: Pa_Initialize itself failed
+        raise AudioUnavailable(f"PortAudio could not start ({exc})") from None
     return sounddevice
 
 
@@ -65,9 +116,12 @@ def rescan(sd) -> None:
     Only call with no stream of ours open: PortAudio closes every stream on terminate."""
     try:
         sd._terminate()
+    except Exception as exc:  # not initialised (an earlier initialise failed): initialise anyway
+        log.debug("audio: could not terminate PortAudio: %s", exc)
+    try:
         sd._initialize()
-    except Exception as exc:  # pragma: no cover - private API moved: keep the old list
-        log.debug("audio: could not rescan devices: %s", exc)
+    except Exception as exc:  # the next rescan tries again
+        log.debug("audio: could not initialise PortAudio: %s", exc)
 
 
 def _outputs(sd) -> list[tuple[int, dict, str]]:
@@ -113,31 +167,17 @@ def find_device(sd, spec: str) -> tuple[int, dict, str] | None:
 
 
 def _answered(fn, what: str, extra: float = 0.0):
-    """fn() on a daemon thread, for an operator's command: its result, its exception, or
-    AudioUnavailable when PortAudio has not answered in ANSWER_WAIT_S (plus `extra`, the
-    command's own playing time; Ctrl-C cannot reach a call stuck inside PortAudio)."""
-    box: list = []
-    saved = os.dup(2)
-
-    def run():
-        try:
-            box.append((True, fn()))
-        except BaseException as exc:
-            box.append((False, exc))
-
-    t = threading.Thread(target=run, name="audio-answer", daemon=True)
-    t.start()
-    t.join(ANSWER_WAIT_S + extra)
-    try:
-        if not box:
-            os.dup2(saved, 2)                   # PortAudio's initialisation hid stderr
-            raise AudioUnavailable(f"the audio system did not answer {what} in {ANSWER_WAIT_S + extra:g} s "
-                                   "(a hung JACK server? jack_lsp tells; restart it)")
-    finally:
-        os.close(saved)
-    ok, value = box[0]
-    if not ok:
-        raise value
+    """fn() for an operator's command: its result, its exception, or AudioUnavailable when
+    PortAudio has not answered in ANSWER_WAIT_S (plus `extra`, the command's own playing
+    time; Ctrl-C cannot reach a call stuck inside PortAudio)."""
+    wait = ANSWER_WAIT_S + extra
+    finished, value, exc = _bounded(fn, wait, "audio-answer")
+    if not finished:
+        _forget_portaudio()
+        raise AudioUnavailable(f"the audio system did not answer {what} in {wait:g} s "
+                               "(a hung JACK server? jack_lsp tells; restart it)")
+    if exc is not None:
+        raise exc
     return value
 
 
@@ -242,6 +282,8 @@ class AudioOutput:
         self._first = threading.Event()        # the first open attempt is over
         self._thread: threading.Thread | None = None
         self._last_note = ""
+        self._stuck = False                    # a PortAudio call never came back: never call it again
+        self._cpu_load = 0.0                   # PortAudio's figure, where no native clock times the callback
         self.backend = "none"
         self.device_name = ""
         self.reopens = 0
@@ -253,18 +295,18 @@ class AudioOutput:
         if not self.settings.enabled:
             self._note("audio: disabled in the config ([audio] enabled = false); running silent")
             return self
-        # The kernels compile or load here (CPU work, no PortAudio) so that the wait below is
-        # PortAudio's alone.
-        self._engine_for(self.settings.samplerate)
-        saved = os.dup(2)
         try:
-            self._thread = threading.Thread(target=self._watch, name="audio-reopen", daemon=True)
-            self._thread.start()
-            if not self._first.wait(START_WAIT_S):
-                os.dup2(saved, 2)       # a PortAudio stuck in its initialisation hid stderr
-                self._note(f"audio: the device did not open in {START_WAIT_S:g} s; running silent until it does")
-        finally:
-            os.close(saved)
+            # The kernels compile or load here (CPU work, no PortAudio) so that the wait
+            # below is PortAudio's alone.
+            self._engine_for(self.settings.samplerate)
+        except Exception as exc:
+            self._note(f"audio: the synthesizer could not be built ({exc}); running silent")
+            return self
+        self._thread = threading.Thread(target=self._watch, name="audio-reopen", daemon=True)
+        self._thread.start()
+        if not self._first.wait(START_WAIT_S):
+            _restore_stderr()           # a PortAudio stuck in its initialisation hid stderr
+            self._note(f"audio: the device did not open in {START_WAIT_S:g} s; running silent until it does")
         return self
 
     def publish(self, params: AudioParams) -> None:
@@ -308,15 +350,12 @@ class AudioOutput:
     def load(self) -> dict:
         """Callback time / block duration over the last callbacks: median and worst. Timed
         inside the callback; where no native clock exists, PortAudio's own CPU load figure."""
-        binding, engine, stream = self._binding, self._engine, self._stream
+        binding, engine = self._binding, self._engine
         zero = {"audio_load_p50": 0.0, "audio_load_max": 0.0, "audio_callback_ms_max": 0.0}
         if binding is None or engine is None:
             return zero
-        if not binding.timed:
-            try:
-                cpu = round(float(stream.cpu_load), 4) if stream is not None else 0.0
-            except Exception:
-                cpu = 0.0
+        if not binding.timed:           # sampled by the reopen thread: the stream is its alone
+            cpu = self._cpu_load
             return {"audio_load_p50": cpu, "audio_load_max": cpu, "audio_callback_ms_max": 0.0}
         times, frames = binding.load()
         if times.size == 0:
@@ -379,7 +418,8 @@ class AudioOutput:
         spec = self.settings.device
         entry = find_device(sd, spec)
         if entry is None:
-            rescan(sd)
+            if not self._rescan():
+                return False
             entry = find_device(sd, spec)
         if entry is None:
             what = f"no audio output device matching {spec!r}" if spec else "no audio output device"
@@ -389,6 +429,7 @@ class AudioOutput:
         channels = min(2, dev["max_output_channels"])
         last = None
         for sr in dict.fromkeys((self.settings.samplerate, int(dev["default_samplerate"]))):
+            stream = None
             try:
                 engine = self._engine_for(sr)
                 binding = self._bindings[sr]
@@ -401,6 +442,10 @@ class AudioOutput:
                 stream.start()
             except Exception as exc:
                 last = exc
+                # an opened stream that would not start still holds the device (and may yet
+                # start): it goes before the next rate is tried
+                if stream is not None and not self._reap(stream):
+                    return False
                 continue
             self._stream = stream
             self.device_name = f"{dev['name']} ({api})"
@@ -421,39 +466,41 @@ class AudioOutput:
             self._note(f"audio: could not look for an output device ({exc}); running silent")
             return False
 
+    def _rescan(self) -> bool:
+        """rescan(), bounded; False when PortAudio did not come back from it."""
+        finished, _, _ = _bounded(lambda: rescan(self._sd), RESCAN_WAIT_S, "audio-rescan")
+        if not finished:
+            self._strand(None)
+            self._note(f"audio: PortAudio did not come back from re-reading its devices in {RESCAN_WAIT_S:g} s "
+                       "(a hung JACK server?); running silent until the installation restarts")
+        return finished
+
     def _close_stream(self) -> bool:
-        """Abort and close our stream; False when PortAudio hung doing it.
+        """Abort and close our stream; False when PortAudio hung doing it."""
+        stream, self._stream = self._stream, None
+        return stream is None or self._reap(stream)
+
+    def _reap(self, stream) -> bool:
+        """Abort and close a stream, bounded; False when PortAudio hung doing it.
 
         PortAudio's JACK host API cannot let go of a stream whose server died: abort never
         returns and Pa_Terminate asserts. So the work runs on a throwaway thread, and a hang
-        strands the stream: no more rescans (the reopen thread ends), and sounddevice's exit
-        handler (which would hang the same way at interpreter exit) is unregistered."""
-        stream, self._stream = self._stream, None
-        if stream is None:
-            return True
-
+        strands the stream."""
         def reap():
-            try:
-                stream.abort(ignore_errors=True)
-                stream.close(ignore_errors=True)
-            except Exception:
-                pass
+            stream.abort(ignore_errors=True)
+            stream.close(ignore_errors=True)
 
-        t = threading.Thread(target=reap, name="audio-reap", daemon=True)
-        t.start()
-        t.join(REAP_TIMEOUT_S)
-        if not t.is_alive():
-            return True
-        self._strand(stream)
-        return False
+        finished, _, _ = _bounded(reap, REAP_TIMEOUT_S, "audio-reap")
+        if not finished:
+            self._strand(stream)
+        return finished
 
     def _strand(self, stream) -> None:
-        """PortAudio is stuck inside a call: never call it again from this process, not even
-        from sounddevice's exit handler (Pa_Terminate would wait on the same stream)."""
+        """PortAudio is stuck inside a call: never call it again from this process (the reopen
+        thread ends), not even from sounddevice's exit handler."""
+        self._stuck = True
         _stranded.append((stream, self._binding))   # PortAudio may still hold their addresses
-        sd = sys.modules.get("sounddevice")     # also while its import is what is stuck
-        if sd is not None and hasattr(sd, "_exit_handler"):
-            atexit.unregister(sd._exit_handler)
+        _forget_portaudio()
 
     def _watch(self) -> None:
         """The reopen thread: PortAudio's initialisation and the first open, then a check every
@@ -483,10 +530,16 @@ class AudioOutput:
         wait = 0.5
         while not self._closing.wait(wait):
             with self._lock:
-                if self._closing.is_set():
+                if self._closing.is_set() or self._stuck:
                     return
                 stream = self._stream
-                if stream is not None and stream.active:
+                try:
+                    active = stream is not None and stream.active
+                    if active and not self._binding.timed:
+                        self._cpu_load = round(float(stream.cpu_load), 4)
+                except Exception:         # PortAudio lost the stream under us: reopen it
+                    active = False
+                if active:
                     attempt = 0
                     wait = 0.5
                     continue
@@ -497,7 +550,8 @@ class AudioOutput:
                     self._note(f"audio: PortAudio cannot release the dead stream on {self.device_name} "
                                "(a restarted JACK server needs a restart of the installation); running silent")
                     return
-                rescan(self._sd)
+                if not self._rescan():
+                    return
                 if self._try_open():
                     attempt = 0
                     wait = 0.5
