@@ -46,15 +46,20 @@ def _server_up(name: str) -> bool:
         return False
 
 
+# resolved here, not in the forked child: a lookup there could wait on a loader lock that
+# another thread of this process held at the fork
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
 def _die_with_parent() -> None:
     """In the child: SIGTERM when the test process ends, also by os._exit (pytest-timeout's
     thread method), so no private server outlives the run."""
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)     # PR_SET_PDEATHSIG
+    _prctl(1, signal.SIGTERM)                  # PR_SET_PDEATHSIG
 
 
 def start_jackd(name: str) -> subprocess.Popen:
     proc = subprocess.Popen(["jackd", "-n", name] + JACKD[3:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+                            preexec_fn=_die_with_parent if _prctl is not None else None)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:
