@@ -180,8 +180,11 @@ def _dispatch(args) -> int:
             print(name)
         return 0
     if cmd == "list-audio-devices":
-        from .audio.output import list_devices
-        print(list_devices())
+        from .audio.output import AudioUnavailable, list_devices
+        try:
+            print(list_devices())
+        except AudioUnavailable as exc:
+            raise UsageError(str(exc)) from None
         return 0
     if cmd == "test-tone":
         from .audio.output import test_tone

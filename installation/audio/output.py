@@ -182,18 +182,14 @@ def _answered(fn, what: str, extra: float = 0.0):
 
 
 def list_devices() -> str:
-    """Text for the operator's `list-audio-devices`."""
-    try:
-        return _answered(_list_devices, "the device list")
-    except AudioUnavailable as exc:
-        return str(exc)
+    """Text for the operator's `list-audio-devices`. Raises AudioUnavailable (one line) when
+    there is no PortAudio or it does not answer: the operator's script must see a failure,
+    not a listing that happens to name no device."""
+    return _answered(_list_devices, "the device list")
 
 
 def _list_devices() -> str:
-    try:
-        sd = load_sounddevice()
-    except AudioUnavailable as exc:
-        return str(exc)
+    sd = load_sounddevice()
     rescan(sd)
     outs = _outputs(sd)
     if not outs:
