@@ -5,6 +5,7 @@ normal end, Esc, SIGINT or SIGTERM — closes the recording and writes the summa
 """
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import signal
@@ -14,8 +15,10 @@ import time
 from pathlib import Path
 
 from .config import Config, ConfigError, to_dict
+from .config.model import scenes_to_dict
 from .events import InputEvent
 from .loop import LoopStats, run_loop
+from .outputs import file_to_write, folder_to_fill
 from .parallel import kernel_threads
 
 log = logging.getLogger("installation")
@@ -23,12 +26,6 @@ log = logging.getLogger("installation")
 
 class UserError(Exception):
     """A problem the user can fix, told in one line (exit 2)."""
-
-
-def config_warnings(cfg: Config) -> list[str]:
-    from .safety.flash_guard import check_flash_settings
-    warning = check_flash_settings(cfg.safety)
-    return [warning] if warning else []
 
 
 class StopFlag:
@@ -174,7 +171,8 @@ def _header(cfg: Config) -> dict:
     import datetime as _dt
     return {"format": "living-mosaic-session", "version": 1,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "seed": cfg.sim.seed, "tick_hz": cfg.sim.tick_hz, "config": to_dict(cfg)}
+            "seed": cfg.sim.seed, "tick_hz": cfg.sim.tick_hz, "config": to_dict(cfg),
+            "scenes": scenes_to_dict(cfg)}
 
 
 def _summary(pipeline, stats: LoopStats, audio_final: dict | None, listener, extra: dict) -> dict:
@@ -201,7 +199,10 @@ def _summary(pipeline, stats: LoopStats, audio_final: dict | None, listener, ext
 def run_command(args, cfg: Config) -> int:
     from .ops.logs import setup_logging
     setup_logging(cfg.log)
-    for w in config_warnings(cfg):
+    if args.summary:
+        file_to_write("--summary", args.summary)
+    from .ops.preflight import preflight
+    for w in preflight(cfg, strict=False):
         log.warning(w)
     from .pipeline import Pipeline
     from datetime import datetime
@@ -301,9 +302,15 @@ class _LiveParts:
                 raise UserError(str(exc)) from None
         if args.record:
             from .session.errors import SessionError
+            from .session.format import free_path
             from .session.recorder import Recorder
+            path = free_path(Path(args.record))
+            if path != Path(args.record):
+                # a restarted service must neither lose last night's show nor stay dark
+                log.warning("--record %s: a recording is already there; recording to %s instead "
+                            "(nothing is overwritten)", args.record, path)
             try:
-                self.recorder = Recorder(args.record, _header(cfg), cfg.session)
+                self.recorder = Recorder(path, _header(cfg), cfg.session)
             except (OSError, SessionError) as exc:
                 raise UserError(f"--record {args.record}: {exc}") from None
         from .session.recorder import SessionManager
@@ -410,12 +417,19 @@ class _LiveParts:
 
 def _replay_config(session, args) -> Config:
     from .config.loader import merge, overrides_from_sets
-    from .config.model import from_tree, load_config
+    from .config.model import from_tree, load_config, recorded_scenes
     base = load_config(env={}, sets=None)
     if session.config:
         tree = merge(session.config, overrides_from_sets(args.sets))
         try:
-            return from_tree(tree, f"{session.path} (recorded config)", base.base_dir)
+            cfg = from_tree(tree, f"{session.path} (recorded config)", base.base_dir)
+            # the scenes the recording could switch to, as they were then: a session recorded
+            # with a venue's own scenes replays exactly at the desk (older sessions carry none,
+            # and switch to the shipped scenes of the same names)
+            recorded = session.header.get("scenes")
+            scenes = (recorded_scenes(recorded, f"{session.path} (recorded scenes)")
+                      if recorded is not None else base.scenes)
+            return dataclasses.replace(cfg, scenes=scenes)
         except ConfigError as exc:
             raise UserError(f"{exc} — the session was recorded with a config this version does not accept") from None
     # an oscdump log carries no config: the current one, at the log's tick rate
@@ -446,6 +460,9 @@ def _validated_events(session, cfg: Config) -> tuple[dict[int, list[InputEvent]]
 def replay_command(args) -> int:
     from .session.errors import ExportError, SessionError
     from .session.reader import read_session
+    for flag in ("summary", "export", "wav", "write_oscdump"):
+        if getattr(args, flag, None):
+            file_to_write("--" + flag.replace("_", "-"), getattr(args, flag))
     try:
         session = read_session(args.session)
     except SessionError as exc:
@@ -595,6 +612,7 @@ def analyze_command(args) -> int:
     from .session.errors import SessionError
     from .session.export import Progress
     from .session.reader import read_session
+    folder_to_fill("--out", args.out)      # before the replay, which may take hours
     try:
         session = read_session(args.session)
     except SessionError as exc:

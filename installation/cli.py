@@ -127,19 +127,24 @@ def build_parser() -> argparse.ArgumentParser:
 def run_config(args):
     """The resolved config of a `run`: file → scene → environment → --set → dedicated flags."""
     from .config import load_config
-    sets = list(args.sets)
+    from .config.loader import check_tree, overrides_from_sets
+    from .config.model import Config
+    flags = []      # (the flag as typed, the key it sets)
     if args.seed is not None:
-        sets.append(f"sim.seed={args.seed}")
+        flags.append(("--seed", f"sim.seed={args.seed}"))
     if args.osc_port is not None:
-        sets.append(f"osc.port={args.osc_port}")
+        flags.append(("--osc-port", f"osc.port={args.osc_port}"))
     if args.fullscreen is not None:
-        sets.append(f"window.fullscreen={'true' if args.fullscreen else 'false'}")
+        flags.append(("--fullscreen" if args.fullscreen else "--windowed",
+                      f"window.fullscreen={'true' if args.fullscreen else 'false'}"))
     if args.display is not None:
-        sets.append(f"window.display={args.display}")
+        flags.append(("--display", f"window.display={args.display}"))
     if args.size is not None:
-        sets.append(f"window.width={args.size[0]}")
-        sets.append(f"window.height={args.size[1]}")
-    return load_config(args.config, scene=args.scene, sets=sets)
+        flags.append(("--size", f"window.width={args.size[0]}"))
+        flags.append(("--size", f"window.height={args.size[1]}"))
+    for flag, item in flags:        # an error names the flag the user typed, not --set
+        check_tree(Config, overrides_from_sets([item]), flag)
+    return load_config(args.config, scene=args.scene, sets=list(args.sets) + [item for _, item in flags])
 
 
 def _dispatch(args) -> int:
@@ -155,8 +160,11 @@ def _dispatch(args) -> int:
     if cmd == "crowd":
         from .crowd.virtual import run_crowd
         host, port = args.to
-        sent = run_crowd(host, port, participants=args.participants, duration=args.duration,
-                         mood=args.mood, seed=args.seed)
+        try:
+            sent = run_crowd(host, port, participants=args.participants, duration=args.duration,
+                             mood=args.mood, seed=args.seed)
+        except OSError as exc:      # the host does not resolve: one line, exit 2
+            raise UsageError(str(exc)) from None
         print(f"crowd: sent {sent} messages from {args.participants} participants to {host}:{port}")
         return 0
     if cmd == "analyze":
@@ -167,9 +175,9 @@ def _dispatch(args) -> int:
         return bench_command(args)
     if cmd == "check-config":
         from .config import load_config
-        cfg = load_config(args.path, scene=args.scene, env={})
-        from .app import config_warnings
-        for w in config_warnings(cfg):
+        cfg = load_config(args.path, scene=args.scene)     # with the environment, as `run` reads it
+        from .ops.preflight import preflight
+        for w in preflight(cfg, strict=True):
             print(f"warning: {w}")
         print(f"{args.path}: ok (scene '{cfg.scene.name}', {cfg.sim.particles} particles)")
         return 0
@@ -213,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                         stream=sys.stderr)
     try:
         return _dispatch(args) or 0
-    except (ConfigError, UsageError, _user_errors()) as exc:
+    except (ConfigError, UsageError, *_user_errors()) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -225,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _user_errors():
     from .app import UserError
-    return UserError
+    from .outputs import OutputPathError
+    from .session.errors import SessionError
+    return (UserError, OutputPathError, SessionError)
 
 
 class MissingLibrary(Exception):

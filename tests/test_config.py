@@ -109,3 +109,68 @@ def test_bad_config_is_one_line_exit_2(tmp_path, cli_env):
 def test_bad_usage_exit_2(cli_env):
     r = run_cli("run", "--size", "big", env=cli_env)
     assert r.returncode == 2 and "WIDTHxHEIGHT" in r.stderr and "Traceback" not in r.stderr
+    # a dedicated flag's value out of range is blamed on that flag, not on --set
+    for args, needle in ((("--seed", "-1"), "error: --seed [sim]: seed = -1"),
+                         (("--osc-port", "70000"), "error: --osc-port [osc]: port = 70000")):
+        r = run_cli("run", "--headless", "--frames", "1", *args, env=cli_env)
+        assert r.returncode == 2 and r.stderr.strip() == r.stderr.strip().splitlines()[0], r.stderr
+        assert r.stderr.startswith(needle), r.stderr
+
+
+def test_a_copy_of_the_default_config_runs_anywhere(tmp_path, cli_env):
+    """Copied out of configs/ to be edited, it still finds the shipped scenes (as alias files
+    do); a folder of the venue's own beside it wins."""
+    copy = tmp_path / "venue.toml"
+    copy.write_text((ROOT / "configs" / "default.toml").read_text())
+    r = run_cli("check-config", str(copy), env=cli_env)
+    assert r.returncode == 0 and "scene 'living-mosaic'" in r.stdout, r.stderr
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "scenes" / "living-mosaic.toml").write_text("[sim]\nflow_strength = 2.5\n")
+    assert load_config(copy, env={}).sim.flow_strength == 2.5
+    assert list_scenes(load_config(copy, env={})) == ["living-mosaic"]
+
+
+PREFLIGHT_FAILURES = [
+    ('[osc]\nalias_files = ["nosuch.toml"]\n', "nosuch.toml: no such file"),
+    ('[schedule]\nentries = ["09:00=nosuchscene"]\n', "unknown scene 'nosuchscene'"),
+    ('[schedule]\nplaylist = ["calm-sanctuary", "nosuchscene"]\n', "unknown scene 'nosuchscene'"),
+]
+
+
+@pytest.mark.parametrize("text, needle", PREFLIGHT_FAILURES)
+def test_check_config_fails_where_run_would(tmp_path, cli_env, text, needle):
+    """A pre-flight "ok" means `run` starts: check-config runs run's own start-up checks."""
+    p = write(tmp_path, '[scene]\nfolder = "' + str(ROOT / "configs" / "scenes") + '"\n' + text)
+    for args in (("check-config", str(p)), ("run", "--config", str(p), "--headless", "--no-audio", "--frames", "1")):
+        r = run_cli(*args, env=cli_env)
+        lines = [line for line in r.stderr.splitlines() if line.strip()]
+        assert r.returncode == 2 and len(lines) == 1 and needle in lines[0], (args, r.stderr)
+
+
+def test_a_broken_scene_fails_the_check_but_not_the_show(tmp_path, cli_env):
+    """A typo in a scene nobody has asked for yet: check-config fails on it (exit 2, naming
+    the file and key); a run says so and starts; the schedule naming it stops the start."""
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "scenes" / "dawn.toml").write_text("[sim]\nparticles = 3000\n")
+    (tmp_path / "scenes" / "dusk.toml").write_text("[sim]\nflow_strenght = 1.0\n")
+    p = write(tmp_path, '[scene]\nname = "dawn"\n[render]\nwidth = 320\nheight = 180\n')
+    r = run_cli("check-config", str(p), env=cli_env)
+    assert r.returncode == 2 and "dusk.toml" in r.stderr and "did you mean 'flow_strength'" in r.stderr, r.stderr
+    r = run_cli("run", "--config", str(p), "--headless", "--no-audio", "--frames", "3", "--osc-port", "0", env=cli_env)
+    assert r.returncode == 0, r.stderr
+    assert "scene 'dusk' cannot be used until its file is fixed" in r.stderr
+    p.write_text(p.read_text() + '[schedule]\nentries = ["21:00=dusk"]\n')
+    r = run_cli("run", "--config", str(p), "--headless", "--no-audio", "--frames", "3", env=cli_env)
+    assert r.returncode == 2 and "[schedule] names scene 'dusk', which cannot be used" in r.stderr, r.stderr
+
+
+def test_editor_encodings_and_environment_errors_are_one_line(tmp_path):
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes(b"\xef\xbb\xbf[scene]\nname = ''\n[sim]\nparticles = 1000\n")
+    assert load_config(bom, env={}).sim.particles == 1000          # Notepad's UTF-8 is fine
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes(b"# caf\xe9 lights\n[scene]\nname = ''\n")
+    with pytest.raises(ConfigError, match=r"latin.toml: line 1: byte 0xe9 is not UTF-8 text \(save the file as UTF-8\)"):
+        load_config(latin, env={})
+    with pytest.raises(ConfigError, match="environment LIVING_MOSAIC__SIM__SEED.*seed"):
+        load_config(bom, env={"LIVING_MOSAIC__SIM__PARTICLES": "2000", "LIVING_MOSAIC__SIM__SEED": "x"})

@@ -82,7 +82,7 @@ def test_bad_line_names_its_line_number_exit_2(recorded):
 def test_export_mp4_matches_the_session_and_carries_audio(recorded):
     env, tmp, rec, live, _ = recorded
     from installation.session.export import ffmpeg_exe
-    video = tmp / "out.mp4"
+    video = tmp / "exports" / "tonight" / "out.mp4"      # folders made first, as --record's are
     cli(["replay", str(rec), "--export", str(video), "--size", "320x180"], env, timeout=600)
     r = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(video), "-map", "0:v:0", "-f", "null", "-"],
                        capture_output=True, text=True)
@@ -160,3 +160,80 @@ def test_wav_and_analyze(recorded):
         assert (out / name).stat().st_size > 0, name
     report = (out / "report.md").read_text()
     assert "mood.png" in report
+
+
+def test_a_venue_scene_replays_exactly_after_its_folder_is_gone(tmp_path):
+    """A venue keeps its own scenes beside its config, and its schedule switches to one. The
+    session carries the scenes it could switch to, so the replay at the desk (where that
+    folder is not) switches to the same scene and gives the recording's state_hash."""
+    import os
+    import shutil
+    from conftest import ROOT
+    env = dict(os.environ, PYTHONPATH=str(ROOT), SDL_VIDEODRIVER="dummy")
+    venue = tmp_path / "venue"
+    (venue / "our-scenes").mkdir(parents=True)
+    (venue / "our-scenes" / "harbour.toml").write_text(
+        '[sim]\nflow_strength = 2.5\nalignment = 0.9\n[render]\npalette = ["#0b3954", "#bfd7ea", "#ff5a5f"]\n')
+    cfg = venue / "venue.toml"
+    cfg.write_text('[scene]\nname = ""\nfolder = "our-scenes"\ncrossfade_s = 0.5\n'
+                   '[schedule]\nentries = ["00:00=harbour"]\ncrossfade_s = 0.5\n'
+                   '[sim]\nparticles = 4000\n[render]\nwidth = 320\nheight = 180\n')
+    rec, live = tmp_path / "venue.jsonl", tmp_path / "live.json"
+    cli(["run", "--config", str(cfg), "--headless", "--no-audio", "--frames", "90",
+         "--osc-port", str(free_udp_port()), "--record", str(rec), "--summary", str(live)], env)
+    header = json.loads(rec.read_text().splitlines()[0])
+    assert header["scenes"]["harbour"]["sim"]["flow_strength"] == 2.5
+    assert any(json.loads(x).get("addr") == "/scene" for x in rec.read_text().splitlines()[1:])
+    shutil.rmtree(venue)                    # the desk has the session file only
+    out = tmp_path / "replay.json"
+    r = cli(["replay", str(rec), "--headless", "--no-audio", "--summary", str(out)], env)
+    assert "no file" not in r.stderr and "harbour" in r.stderr
+    again, first = summary(out), summary(live)
+    assert again["scene"] == first["scene"] == "harbour"
+    assert again["state_hash"] == first["state_hash"]
+
+
+def test_record_never_overwrites_last_nights_show(tmp_path):
+    """The same `--record PATH` twice (a service restarted with its command line): the first
+    recording stays whole and the second goes beside it, where the log says; a rotated
+    part under the name counts as taken too."""
+    import os
+    from conftest import ROOT
+    from installation.session.format import free_path
+    env = dict(os.environ, PYTHONPATH=str(ROOT), SDL_VIDEODRIVER="dummy")
+    rec = tmp_path / "show.jsonl"
+    args = ["run", "--headless", "--no-audio", "--frames", "5", "--osc-port", str(free_udp_port()),
+            "--set", "sim.particles=3000", "--set", "render.width=320", "--set", "render.height=180",
+            "--record", str(rec)]
+    cli(args, env)
+    first = rec.read_bytes()
+    r = cli(args, env)
+    assert rec.read_bytes() == first
+    second = tmp_path / "show-2.jsonl"
+    assert f"recording to {second} instead" in r.stderr
+    assert json.loads(second.read_text().splitlines()[-1])["end"] is True
+    (tmp_path / "show-3.001.jsonl").write_text("")
+    assert free_path(rec) == tmp_path / "show-4.jsonl"
+
+
+def test_outputs_and_hosts_a_command_cannot_use_fail_first_in_one_line(recorded, tmp_path):
+    """Refused before any work: an hour's analysis or run must not end in a traceback over a
+    path or a host it could have checked at the start."""
+    env, _, rec, _, _ = recorded
+    a_file, a_folder = tmp_path / "a.wav", tmp_path / "folder"
+    a_file.write_text("x")
+    a_folder.mkdir()
+    cases = [
+        (["analyze", str(rec), "--out", str(a_file)], "--out"),
+        (["run", "--headless", "--no-audio", "--frames", "600", "--summary", str(a_folder)], "--summary"),
+        (["replay", str(rec), "--headless", "--summary", str(a_folder)], "--summary"),
+        (["replay", str(rec), "--export", str(a_folder)], "--export"),
+        (["replay", str(rec), "--send", "nosuchhost.invalid:9000"], "--send"),
+        (["crowd", "--to", "nosuchhost.invalid:9000", "--duration", "1"], "cannot resolve"),
+    ]
+    for args, needle in cases:
+        r = cli(args, env, check=False, timeout=120)
+        lines = [line for line in r.stderr.splitlines() if line.strip() and "INFO" not in line]
+        assert r.returncode == 2 and len(lines) == 1 and needle in lines[0], (args, r.stderr[-2000:])
+        assert "Traceback" not in r.stderr
+    assert not (tmp_path / "folder.tmp").exists()

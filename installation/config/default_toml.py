@@ -10,7 +10,7 @@ import dataclasses
 import json
 
 from .fields import describe
-from .model import Config
+from .model import SECTION_NAMES, Config
 
 
 def _toml_value(v) -> str:
@@ -34,7 +34,7 @@ def render() -> str:
              "# Check a config without running it: python run_installation.py check-config PATH", ""]
     cfg = Config()
     for section in dataclasses.fields(Config):
-        if section.name == "base_dir":
+        if section.name not in SECTION_NAMES:     # base_dir, scenes: not TOML keys
             continue
         obj = getattr(cfg, section.name)
         doc = (type(obj).__doc__ or "").strip().splitlines()[0] if type(obj).__doc__ and "(" not in (type(obj).__doc__ or "")[:30] else ""

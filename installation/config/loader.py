@@ -135,16 +135,35 @@ def merge(base: dict, over: Mapping) -> dict:
     return out
 
 
-def read_toml(path: Path) -> dict:
+def parse_toml(path, data: bytes) -> dict:
+    """TOML text as an editor saved it: a UTF-8 byte-order mark (Windows Notepad) is fine;
+    any other encoding is one line saying where and what to do."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file (check the path, or run without --config for configs/default.toml)") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: byte 0x{data[exc.start]:02x} is not UTF-8 text "
+                          "(save the file as UTF-8)") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def read_toml(path: Path, missing: str = "no such config file (check the path, or run without "
+                                         "--config for configs/default.toml)") -> dict:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {missing}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_toml(path, data)
 
 
 def _set_dotted(tree: dict, dotted: str, value: Any, origin: str) -> None:
@@ -183,7 +202,8 @@ def overrides_from_sets(sets: list[str]) -> dict:
 def check_tree(root_cls, tree: Mapping, where: str):
     """Validate a whole (possibly partial) tree against the root schema."""
     hints = typing.get_type_hints(root_cls)
-    sections = {f.name for f in dataclasses.fields(root_cls)}
+    # the root's dataclass fields are its sections; the others (base_dir, ...) are not TOML
+    sections = {f.name for f in dataclasses.fields(root_cls) if dataclasses.is_dataclass(hints[f.name])}
     kwargs = {}
     for name, values in tree.items():
         if name not in sections:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -43,14 +44,20 @@ class Config:
     watchdog: WatchdogSettings = WatchdogSettings()
     # Where relative paths in the file (scenes, aliases) are resolved; not a TOML key.
     base_dir: str = dataclasses.field(default=str(PACKAGE_ROOT / "configs"), compare=False)
+    # Every scene's overlay, read and checked once at start-up (`scene_library`) or taken from
+    # a session's header: a switch never reads the disk on the frame loop, and a replay
+    # switches to the scenes the recording had, wherever and whenever it runs. None: read the
+    # scenes folder when asked. Not a TOML key.
+    scenes: Mapping[str, Mapping] | None = dataclasses.field(default=None, compare=False)
 
 
-SECTION_NAMES = tuple(f.name for f in dataclasses.fields(Config) if f.name != "base_dir")
+NOT_TOML = ("base_dir", "scenes")
+SECTION_NAMES = tuple(f.name for f in dataclasses.fields(Config) if f.name not in NOT_TOML)
 
 
 def _section_classes() -> dict[str, type]:
     return {f.name: f.type if isinstance(f.type, type) else type(getattr(Config(), f.name))
-            for f in dataclasses.fields(Config) if f.name != "base_dir"}
+            for f in dataclasses.fields(Config) if f.name not in NOT_TOML}
 
 
 def to_dict(config: Config) -> dict:
@@ -70,31 +77,110 @@ def from_tree(tree: Mapping, where: str, base_dir: str | None = None) -> Config:
     return Config(**kwargs)
 
 
+def scenes_dir(base_dir: str, folder: str) -> Path:
+    """The scenes folder: relative to the config file; a relative folder that is not there
+    falls back to the shipped one (as alias files do), so a copy of configs/default.toml
+    edited elsewhere still finds the shipped scenes."""
+    here = Path(base_dir) / Path(folder).expanduser()
+    shipped = PACKAGE_ROOT / "configs" / folder
+    if Path(folder).expanduser().is_absolute() or here.is_dir() or not shipped.is_dir():
+        return here
+    return shipped
+
+
 def scene_path(base_dir: str, folder: str, name: str) -> Path:
-    return Path(base_dir) / folder / f"{name}.toml"
+    return scenes_dir(base_dir, folder) / f"{name}.toml"
 
 
 def list_scenes(config: Config) -> list[str]:
-    folder = Path(config.base_dir) / config.scene.folder
-    return sorted(p.stem for p in folder.glob("*.toml"))
+    if config.scenes is not None:
+        return sorted(config.scenes)
+    return sorted(p.stem for p in scenes_dir(config.base_dir, config.scene.folder).glob("*.toml"))
+
+
+def _check_scene(tree: Mapping, where: str) -> dict:
+    if not isinstance(tree, Mapping):
+        raise ConfigError(f"{where}: a scene must be a table of sections")
+    if "scene" in tree:
+        raise ConfigError(f"{where}: a scene file cannot set the [scene] section")
+    check_tree(Config, tree, where)
+    return dict(tree)
+
+
+def _valid_name(name: str) -> None:
+    if not all(c.isalnum() or c in "-_" for c in name):
+        raise ConfigError(f"scene '{name}': a scene name is letters, digits, - and _ only")
 
 
 def read_scene(config: Config, name: str) -> dict:
     """A scene's overlay tree, checked against the schema; ConfigError names a missing scene."""
     if not name:
         return {}
-    if not all(c.isalnum() or c in "-_" for c in name):
-        raise ConfigError(f"scene '{name}': a scene name is letters, digits, - and _ only")
+    _valid_name(name)
+    from .loader import _suggest
+    if config.scenes is not None:
+        broken = getattr(config.scenes, "broken", {})
+        if name in broken:
+            raise ConfigError(broken[name])
+        if name not in config.scenes:
+            known = sorted(config.scenes)
+            folder = scenes_dir(config.base_dir, config.scene.folder)
+            raise ConfigError(f"scene '{name}': not among the scenes read at start-up from {folder}"
+                              f"{_suggest(name, known)}; known scenes: {', '.join(known) or 'none'}")
+        return dict(config.scenes[name])
     path = scene_path(config.base_dir, config.scene.folder, name)
     if not path.is_file():
         known = list_scenes(config)
-        from .loader import _suggest
-        raise ConfigError(f"scene '{name}': no file {path}{_suggest(name, known)}; known scenes: {', '.join(known) or 'none'}")
-    tree = read_toml(path)
-    if "scene" in tree:
-        raise ConfigError(f"{path}: a scene file cannot set the [scene] section")
-    check_tree(Config, tree, str(path))
-    return tree
+        raise ConfigError(f"scene '{name}': no file {path}{_suggest(name, known)}; known scenes: "
+                          f"{', '.join(known) or 'none'} (set [scene] folder, or name = \"\" for the file as is)")
+    return _check_scene(read_toml(path), str(path))
+
+
+class SceneLibrary(Mapping):
+    """Scene name → overlay, read and checked once. A scene file that fails its check is kept
+    out, with the reason in `broken`: the run starts and says so, a switch to it is refused
+    with that reason (as it would be live), and `check-config` fails on it."""
+
+    def __init__(self, scenes: Mapping[str, Mapping], broken: Mapping[str, str] | None = None):
+        self._scenes = {k: types.MappingProxyType(dict(v)) for k, v in scenes.items()}
+        self.broken = dict(broken or {})
+
+    def __getitem__(self, name: str) -> Mapping:
+        return self._scenes[name]
+
+    def __iter__(self):
+        return iter(self._scenes)
+
+    def __len__(self) -> int:
+        return len(self._scenes)
+
+
+def scene_library(base_dir: str, folder: str) -> SceneLibrary:
+    """Every scene of the folder, read and checked now, so a switch never reads the disk."""
+    scenes, broken = {}, {}
+    for path in sorted(scenes_dir(base_dir, folder).glob("*.toml")):
+        try:
+            scenes[path.stem] = _check_scene(read_toml(path), str(path))
+        except ConfigError as exc:
+            broken[path.stem] = str(exc)
+    return SceneLibrary(scenes, broken)
+
+
+def recorded_scenes(data: Any, where: str) -> Mapping[str, Mapping]:
+    """A session header's `scenes` (name → overlay), each checked like a scene file."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: \"scenes\" must be an object of scene name → settings")
+    out = {}
+    for name, tree in data.items():
+        _valid_name(str(name))
+        out[str(name)] = _check_scene(tree, f"{where} scene '{name}'")
+    return SceneLibrary(out)
+
+
+def scenes_to_dict(config: Config) -> dict:
+    """The scene library as plain JSON-able data, for a session header."""
+    return {name: {sec: dict(table) for sec, table in tree.items()}
+            for name, tree in (config.scenes or {}).items()}
 
 
 def load_config(path: str | os.PathLike | None = None, *, scene: str | None = None,
@@ -103,19 +189,24 @@ def load_config(path: str | os.PathLike | None = None, *, scene: str | None = No
     path = Path(path) if path else DEFAULT_CONFIG
     file_tree = read_toml(path)
     check_tree(Config, file_tree, str(path))
-    env_tree = overrides_from_env(os.environ if env is None else env)
-    check_tree(Config, env_tree, "environment")
+    env_tree = {}
+    for name, value in (os.environ if env is None else env).items():
+        one = overrides_from_env({name: value})
+        check_tree(Config, one, f"environment {name}")     # the message names the variable
+        env_tree = merge(env_tree, one)
     set_tree = overrides_from_sets(sets or [])
     check_tree(Config, set_tree, "--set")
 
     base_dir = str(path.resolve().parent)
     head = from_tree(merge(merge(file_tree, env_tree), set_tree), str(path), base_dir)
+    library = scene_library(base_dir, head.scene.folder)
+    head = dataclasses.replace(head, scenes=library)
     scene_name = scene if scene is not None else head.scene.name
     scene_tree = read_scene(head, scene_name)
     tree = merge(merge(merge(file_tree, scene_tree), env_tree), set_tree)
     tree = merge(tree, {"scene": {"name": scene_name}})
     where = f"{path} (with scene '{scene_name}')" if scene_name else str(path)
-    return from_tree(tree, where, base_dir)
+    return dataclasses.replace(from_tree(tree, where, base_dir), scenes=library)
 
 
 def config_from_session(data: Mapping[str, Any], base_dir: str | None = None) -> Config:

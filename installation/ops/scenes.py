@@ -197,7 +197,8 @@ class SceneMixer:
             tree[sec][key] = getattr(getattr(current, sec), key)
         tree["scene"]["name"] = name
         try:
-            target = from_tree(tree, f"scene '{name}'", self._start.base_dir)
+            target = dataclasses.replace(from_tree(tree, f"scene '{name}'", self._start.base_dir),
+                                         scenes=self._start.scenes)
         except ConfigError as exc:  # a cross-field check (e.g. a palette) the overlay failed
             return self._reject("scene", str(exc))
         ticks = round(crossfade_s * self._hz)

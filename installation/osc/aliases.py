@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..config.loader import ConfigError
+from ..config.loader import ConfigError, read_toml
 from .validate import Validator, sender_id
 
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "configs"
@@ -171,14 +170,9 @@ class AliasMap:
         for path in paths:
             full = cls.resolve(path, base_dir)
             try:
-                with open(full, "rb") as fh:
-                    tree = tomllib.load(fh)
-            except FileNotFoundError:
-                raise ConfigError(f"[osc] alias_files: {full}: no such file") from None
-            except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(f"{full}: not valid TOML: {exc}") from None
-            except OSError as exc:
-                raise ConfigError(f"{full}: cannot read: {exc.strerror}") from None
+                tree = read_toml(full, missing="no such file")
+            except ConfigError as exc:
+                raise ConfigError(f"[osc] alias_files: {exc}") from None
             unknown = set(tree) - {"alias"}
             if unknown:
                 raise ConfigError(f"{full}: unknown key '{sorted(unknown)[0]}' (an alias file holds [[alias]] tables)")

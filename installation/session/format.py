@@ -54,3 +54,24 @@ def part_path(path: Path, part: int) -> Path:
     if path.suffix:
         return path.with_name(f"{path.stem}.{part:03d}{path.suffix}")
     return path.with_name(f"{path.name}.{part:03d}")
+
+
+def _taken(path: Path) -> bool:
+    """The path, or a rotated part of a recording under that name, is on disk."""
+    if path.exists():
+        return True
+    pattern = f"{path.stem}.[0-9][0-9][0-9]{path.suffix}" if path.suffix else f"{path.name}.[0-9][0-9][0-9]"
+    return any(path.parent.glob(pattern))
+
+
+def free_path(path: Path) -> Path:
+    """`path` if no recording is there, else the first free `NAME-2.jsonl`, `NAME-3.jsonl`, ...:
+    a recording never overwrites an earlier one (last night's show, its rotated parts)."""
+    path = Path(path)
+    n = 2
+    found = path
+    while _taken(found):
+        found = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        n += 1
+    return found
+

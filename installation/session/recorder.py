@@ -27,7 +27,7 @@ from typing import Callable
 
 from ..events import InputEvent
 from .errors import SessionError
-from .format import FORMAT, SUFFIX, VERSION, end_line, event_line, header_line, part_path
+from .format import FORMAT, SUFFIX, VERSION, end_line, event_line, free_path, header_line, part_path
 from .settings import SessionSettings
 
 log = logging.getLogger("installation.session")
@@ -335,12 +335,7 @@ class SessionManager:
         return path
 
     def _free_path(self, bare: str) -> Path:
-        path = self.folder / f"{bare}{SUFFIX}"
-        n = 2
-        while path.exists():
-            path = self.folder / f"{bare}-{n}{SUFFIX}"
-            n += 1
-        return path
+        return free_path(self.folder / f"{bare}{SUFFIX}")
 
     def write(self, tick: int, event: InputEvent) -> None:
         if self.recorder is not None:

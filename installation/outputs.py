@@ -1,0 +1,40 @@
+"""Where a command will write, checked before its work starts: an export, an analysis or a
+long run must not spend its hours and then fail on a path it could have refused at once."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class OutputPathError(Exception):
+    """The message names the flag, the path and the fix, in one line."""
+
+
+def file_to_write(flag: str, path: str | os.PathLike) -> Path:
+    """A file the command will (over)write: not a folder; its folder made if missing, and
+    writable."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise OutputPathError(f"{flag} {path}: is a folder; give a file name inside it")
+    _writable_folder(flag, path, p.parent)
+    return p
+
+
+def folder_to_fill(flag: str, path: str | os.PathLike) -> Path:
+    """A folder the command writes files into: made if missing; not a file."""
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise OutputPathError(f"{flag} {path}: is a file, not a folder; give a folder's name")
+    _writable_folder(flag, path, p)
+    return p
+
+
+def _writable_folder(flag: str, path, folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputPathError(f"{flag} {path}: {folder} is a file, not a folder") from None
+    except OSError as exc:
+        raise OutputPathError(f"{flag} {path}: cannot make the folder {folder}: {exc.strerror or exc}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{flag} {path}: the folder {folder} is not writable")
