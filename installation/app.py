@@ -304,12 +304,12 @@ class _LiveParts:
             from .session.errors import SessionError
             from .session.format import free_path
             from .session.recorder import Recorder
-            path = free_path(Path(args.record))
-            if path != Path(args.record):
-                # a restarted service must neither lose last night's show nor stay dark
-                log.warning("--record %s: a recording is already there; recording to %s instead "
-                            "(nothing is overwritten)", args.record, path)
             try:
+                path = free_path(file_to_write("--record", args.record))
+                if path != Path(args.record):
+                    # a restarted service must neither lose last night's show nor stay dark
+                    log.warning("--record %s: a recording is already there; recording to %s instead "
+                                "(nothing is overwritten)", args.record, path)
                 self.recorder = Recorder(path, _header(cfg), cfg.session)
             except (OSError, SessionError) as exc:
                 raise UserError(f"--record {args.record}: {exc}") from None
@@ -417,7 +417,7 @@ class _LiveParts:
 
 def _replay_config(session, args) -> Config:
     from .config.loader import merge, overrides_from_sets
-    from .config.model import from_tree, load_config, recorded_scenes
+    from .config.model import from_tree, load_config, recorded_scenes, scene_library
     base = load_config(env={}, sets=None)
     if session.config:
         tree = merge(session.config, overrides_from_sets(args.sets))
@@ -428,7 +428,7 @@ def _replay_config(session, args) -> Config:
             # and switch to the shipped scenes of the same names)
             recorded = session.header.get("scenes")
             scenes = (recorded_scenes(recorded, f"{session.path} (recorded scenes)")
-                      if recorded is not None else base.scenes)
+                      if recorded is not None else scene_library(base.base_dir, cfg.scene.folder))
             return dataclasses.replace(cfg, scenes=scenes)
         except ConfigError as exc:
             raise UserError(f"{exc} — the session was recorded with a config this version does not accept") from None
@@ -457,12 +457,18 @@ def _validated_events(session, cfg: Config) -> tuple[dict[int, list[InputEvent]]
     return by_tick, rejected
 
 
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv")     # containers that hold H.264 + AAC as players expect
+
+
 def replay_command(args) -> int:
     from .session.errors import ExportError, SessionError
     from .session.reader import read_session
     for flag in ("summary", "export", "wav", "write_oscdump"):
         if getattr(args, flag, None):
             file_to_write("--" + flag.replace("_", "-"), getattr(args, flag))
+    if args.export and Path(args.export).suffix.lower() not in VIDEO_SUFFIXES:
+        raise UserError(f"--export {args.export}: the video is H.264 with AAC sound, for an "
+                        f"{'/'.join(VIDEO_SUFFIXES)} file; name it .mp4")
     try:
         session = read_session(args.session)
     except SessionError as exc:

@@ -158,12 +158,12 @@ def _dispatch(args) -> int:
         from .app import replay_command
         return replay_command(args)
     if cmd == "crowd":
-        from .crowd.virtual import run_crowd
+        from .crowd.virtual import UnknownHost, run_crowd
         host, port = args.to
         try:
             sent = run_crowd(host, port, participants=args.participants, duration=args.duration,
                              mood=args.mood, seed=args.seed)
-        except OSError as exc:      # the host does not resolve: one line, exit 2
+        except UnknownHost as exc:      # bad usage: one line, exit 2
             raise UsageError(str(exc)) from None
         print(f"crowd: sent {sent} messages from {args.participants} participants to {host}:{port}")
         return 0
@@ -184,8 +184,11 @@ def _dispatch(args) -> int:
     if cmd == "list-scenes":
         from .config import load_config
         from .config.model import list_scenes
-        for name in list_scenes(load_config()):
+        cfg = load_config()
+        for name in list_scenes(cfg):
             print(name)
+        for name, why in sorted(getattr(cfg.scenes, "broken", {}).items()):
+            print(f"warning: scene '{name}' cannot be used: {why}", file=sys.stderr)
         return 0
     if cmd == "list-audio-devices":
         from .audio.output import AudioUnavailable, list_devices

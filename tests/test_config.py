@@ -174,3 +174,29 @@ def test_editor_encodings_and_environment_errors_are_one_line(tmp_path):
         load_config(latin, env={})
     with pytest.raises(ConfigError, match="environment LIVING_MOSAIC__SIM__SEED.*seed"):
         load_config(bom, env={"LIVING_MOSAIC__SIM__PARTICLES": "2000", "LIVING_MOSAIC__SIM__SEED": "x"})
+
+
+def test_odd_files_in_the_scenes_folder(tmp_path):
+    """A file name that is no scene name is a broken scene (named, refused), never a session
+    that cannot replay; with folder = "." the config itself and alias files are not scenes."""
+    from installation.config.model import recorded_scenes, scenes_to_dict
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "scenes" / "Night Show.toml").write_text("[sim]\nflow_strength = 1.0\n")
+    (tmp_path / "scenes" / "dawn.toml").write_text("[sim]\nflow_strength = 0.5\n")
+    cfg = load_config(write(tmp_path, "[scene]\nname = 'dawn'\n"), env={})
+    assert list_scenes(cfg) == ["dawn"] and "letters, digits" in cfg.scenes.broken["Night Show"]
+    again = recorded_scenes(scenes_to_dict(cfg), "s.jsonl")
+    assert list(again) == ["dawn"]
+    odd = recorded_scenes({"dawn": {"sim": {"flow_strength": 0.5}}, "gone": {"sim": {"no_such": 1}}}, "s.jsonl")
+    assert list(odd) == ["dawn"] and "no_such" in odd.broken["gone"]
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "aliases.toml").write_text('[[alias]]\naddress = "/1/xy1"\nto = "/crowd/{sender}/touch"\n'
+                                       'args = [{ arg = 0 }, { arg = 1 }]\n')
+    (flat / "calm.toml").write_text("[sim]\nflow_strength = 0.2\n")
+    conf = flat / "venue.toml"
+    conf.write_text('[scene]\nname = "calm"\nfolder = "."\n[osc]\nalias_files = ["aliases.toml"]\n')
+    cfg = load_config(conf, env={})
+    assert list_scenes(cfg) == ["calm"] and cfg.scenes.broken == {}
+    from installation.ops.preflight import preflight
+    assert preflight(cfg, strict=True) == []

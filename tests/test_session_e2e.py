@@ -214,6 +214,8 @@ def test_record_never_overwrites_last_nights_show(tmp_path):
     assert json.loads(second.read_text().splitlines()[-1])["end"] is True
     (tmp_path / "show-3.001.jsonl").write_text("")
     assert free_path(rec) == tmp_path / "show-4.jsonl"
+    r = cli(args[:-1] + [str(tmp_path)], env, check=False)      # a folder is not a file name
+    assert r.returncode == 2 and "--record" in r.stderr and "is a folder" in r.stderr, r.stderr
 
 
 def test_outputs_and_hosts_a_command_cannot_use_fail_first_in_one_line(recorded, tmp_path):
@@ -228,6 +230,7 @@ def test_outputs_and_hosts_a_command_cannot_use_fail_first_in_one_line(recorded,
         (["run", "--headless", "--no-audio", "--frames", "600", "--summary", str(a_folder)], "--summary"),
         (["replay", str(rec), "--headless", "--summary", str(a_folder)], "--summary"),
         (["replay", str(rec), "--export", str(a_folder)], "--export"),
+        (["replay", str(rec), "--export", str(tmp_path / "night.avi")], "name it .mp4"),
         (["replay", str(rec), "--send", "nosuchhost.invalid:9000"], "--send"),
         (["crowd", "--to", "nosuchhost.invalid:9000", "--duration", "1"], "cannot resolve"),
     ]
@@ -237,3 +240,28 @@ def test_outputs_and_hosts_a_command_cannot_use_fail_first_in_one_line(recorded,
         assert r.returncode == 2 and len(lines) == 1 and needle in lines[0], (args, r.stderr[-2000:])
         assert "Traceback" not in r.stderr
     assert not (tmp_path / "folder.tmp").exists()
+
+
+def test_a_session_without_recorded_scenes_switches_in_its_recorded_folder(tmp_path):
+    """Sessions written before headers carried the scenes: replay reads the scenes folder the
+    recorded config names (here an absolute venue folder), as those versions did."""
+    import os
+    from conftest import ROOT
+    env = dict(os.environ, PYTHONPATH=str(ROOT), SDL_VIDEODRIVER="dummy")
+    folder = tmp_path / "venue-scenes"
+    folder.mkdir()
+    (folder / "harbour.toml").write_text("[sim]\nflow_strength = 2.5\n")
+    cfg = tmp_path / "venue.toml"
+    cfg.write_text(f'[scene]\nname = ""\nfolder = "{folder}"\n[schedule]\nentries = ["00:00=harbour"]\n'
+                   '[sim]\nparticles = 3000\n[render]\nwidth = 320\nheight = 180\n')
+    rec, live = tmp_path / "old.jsonl", tmp_path / "live.json"
+    cli(["run", "--config", str(cfg), "--headless", "--no-audio", "--frames", "60",
+         "--osc-port", str(free_udp_port()), "--record", str(rec), "--summary", str(live)], env)
+    lines = rec.read_text().splitlines()
+    header = json.loads(lines[0])
+    del header["scenes"]
+    rec.write_text("\n".join([json.dumps(header)] + lines[1:]) + "\n")
+    out = tmp_path / "replay.json"
+    cli(["replay", str(rec), "--headless", "--no-audio", "--summary", str(out)], env)
+    assert summary(out)["scene"] == "harbour"
+    assert summary(out)["state_hash"] == summary(live)["state_hash"]

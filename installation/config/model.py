@@ -83,8 +83,11 @@ def scenes_dir(base_dir: str, folder: str) -> Path:
     edited elsewhere still finds the shipped scenes."""
     here = Path(base_dir) / Path(folder).expanduser()
     shipped = PACKAGE_ROOT / "configs" / folder
-    if Path(folder).expanduser().is_absolute() or here.is_dir() or not shipped.is_dir():
-        return here
+    try:
+        if Path(folder).expanduser().is_absolute() or here.is_dir() or not shipped.is_dir():
+            return here
+    except OSError as exc:      # a name too long, a folder we may not look into
+        raise ConfigError(f"[scene] folder = {folder!r}: cannot use {here}: {exc.strerror or exc}") from None
     return shipped
 
 
@@ -155,26 +158,47 @@ class SceneLibrary(Mapping):
         return len(self._scenes)
 
 
-def scene_library(base_dir: str, folder: str) -> SceneLibrary:
-    """Every scene of the folder, read and checked now, so a switch never reads the disk."""
+def scene_library(base_dir: str, folder: str, config_file: Path | None = None) -> SceneLibrary:
+    """Every scene of the folder, read and checked now, so a switch never reads the disk.
+
+    A folder shared with the config (`folder = "."`) also holds the config itself and alias
+    files: they are not scenes, so they are passed over, not reported as broken ones."""
+    where = scenes_dir(base_dir, folder)
+    try:
+        paths = sorted(where.glob("*.toml"))
+    except OSError as exc:
+        raise ConfigError(f"[scene] folder = {folder!r}: cannot read {where}: {exc.strerror or exc}") from None
+    own = config_file.resolve() if config_file is not None else None
     scenes, broken = {}, {}
-    for path in sorted(scenes_dir(base_dir, folder).glob("*.toml")):
+    for path in paths:
+        if own is not None and path.resolve() == own:
+            continue
         try:
-            scenes[path.stem] = _check_scene(read_toml(path), str(path))
+            _valid_name(path.stem)
+            tree = read_toml(path)
+            if set(tree) == {"alias"}:
+                continue
+            scenes[path.stem] = _check_scene(tree, str(path))
         except ConfigError as exc:
             broken[path.stem] = str(exc)
     return SceneLibrary(scenes, broken)
 
 
-def recorded_scenes(data: Any, where: str) -> Mapping[str, Mapping]:
-    """A session header's `scenes` (name → overlay), each checked like a scene file."""
+def recorded_scenes(data: Any, where: str) -> SceneLibrary:
+    """A session header's `scenes` (name → overlay), each checked like a scene file. One this
+    version cannot use is refused if the session switches to it, as a broken file is live;
+    the rest of the session still replays."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: \"scenes\" must be an object of scene name → settings")
-    out = {}
+    out, broken = {}, {}
     for name, tree in data.items():
-        _valid_name(str(name))
-        out[str(name)] = _check_scene(tree, f"{where} scene '{name}'")
-    return SceneLibrary(out)
+        name = str(name)
+        try:
+            _valid_name(name)
+            out[name] = _check_scene(tree, f"{where} scene '{name}'")
+        except ConfigError as exc:
+            broken[name] = str(exc)
+    return SceneLibrary(out, broken)
 
 
 def scenes_to_dict(config: Config) -> dict:
@@ -199,7 +223,7 @@ def load_config(path: str | os.PathLike | None = None, *, scene: str | None = No
 
     base_dir = str(path.resolve().parent)
     head = from_tree(merge(merge(file_tree, env_tree), set_tree), str(path), base_dir)
-    library = scene_library(base_dir, head.scene.folder)
+    library = scene_library(base_dir, head.scene.folder, config_file=path)
     head = dataclasses.replace(head, scenes=library)
     scene_name = scene if scene is not None else head.scene.name
     scene_tree = read_scene(head, scene_name)

@@ -233,6 +233,10 @@ def encode(address: str, args: tuple) -> bytes:
     return b.build().dgram
 
 
+class UnknownHost(OSError):
+    """`crowd --to` names a host that does not resolve (the message says which)."""
+
+
 def run_crowd(host: str, port: int, participants: int = 10, duration: float | None = 30.0,
               mood: str = "mixed", seed: int = 0, rate_hz: float = 60.0,
               stop: threading.Event | None = None, counts: dict | None = None) -> int:
@@ -241,12 +245,12 @@ def run_crowd(host: str, port: int, participants: int = 10, duration: float | No
     its own source port, as real phones do; on the way out the phones still present say
     /leave. `counts`, if given, receives sent, errors, phones, steps, joins and leaves.
 
-    Raises OSError with a one-line message when host does not resolve.
+    Raises UnknownHost (an OSError) with a one-line message when host does not resolve.
     """
     try:
         infos = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)
     except socket.gaierror as exc:
-        raise OSError(f"crowd --to {host}:{port}: cannot resolve '{host}': {exc.strerror}") from None
+        raise UnknownHost(f"crowd --to {host}:{port}: cannot resolve '{host}': {exc.strerror}") from None
     family, _, _, _, target = infos[0]
     crowd = VirtualCrowd(participants, mood, seed, rate_hz)
     socks: list[socket.socket] = []
