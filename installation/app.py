@@ -184,8 +184,7 @@ def _summary(pipeline, stats: LoopStats, audio_final: dict | None, listener, ext
         "particles": pipeline.swarm.n,
         "participants_peak": pipeline.control.participants_peak,
         "osc_received": listener.received if listener else 0,
-        "osc_rejected": listener.rejected if listener else 0,
-        "osc_rejected_by_kind": dict(listener.rejected_by_kind) if listener else {},
+        **osc_rejections(listener, pipeline),
         "events_applied": pipeline.events_applied,
         "flash_limited_frames": pipeline.guard.limited_frames,
         "state_hash": pipeline.state_hash(), "frame_hash": pipeline.frame_hash(),
@@ -194,6 +193,24 @@ def _summary(pipeline, stats: LoopStats, audio_final: dict | None, listener, ext
     s.update(audio_final or audio_stats(None))
     s.update(extra)
     return s
+
+
+def osc_rejections(listener, pipeline) -> dict:
+    """`osc_rejected` and its kinds: what the listener refused (malformed, wrong types, floods,
+    ...) and what got through it but was refused after: messages of newcomers beyond
+    `crowd.max_participants` ("participant-cap"), of sensors beyond it ("sensor-cap"), and
+    operator commands naming an unknown scene or parameter ("operator-refused"). A replay
+    has no listener: its events were accepted once already."""
+    if listener is None:
+        return {"osc_rejected": 0, "osc_rejected_by_kind": {}}
+    kinds = dict(listener.rejected_by_kind)
+    control = pipeline.control
+    for kind, n in (("participant-cap", control.refused), ("sensor-cap", control.sensors_refused),
+                    ("operator-refused", pipeline.operator_rejected)):
+        if n:
+            kinds[kind] = kinds.get(kind, 0) + n
+    return {"osc_rejected": listener.rejected + control.refused + control.sensors_refused
+            + pipeline.operator_rejected, "osc_rejected_by_kind": kinds}
 
 
 def run_command(args, cfg: Config) -> int:
@@ -261,12 +278,12 @@ def run_command(args, cfg: Config) -> int:
     if stop.reason:
         log.info("stopped by %s", stop.reason)
     summary = _summary(pipeline, stats, audio_final, parts.listener, parts.summary_extra())
-    if args.summary:
-        from .summary import write_summary
-        write_summary(args.summary, summary)
     log.info("%d frames, %d ticks in %.1f s (%.1f fps, p99 %.2f ms), state %s",
              summary["frames"], summary["ticks"], summary["wall_s"], summary["fps_mean"],
              summary["frame_ms_p99"], summary["state_hash"][:16])
+    if args.summary:
+        from .summary import write_summary
+        write_summary(args.summary, summary)
     return 0
 
 
@@ -373,14 +390,14 @@ class _LiveParts:
                 "arousal": mood.arousal, "agreement": mood.agreement, "energy": mood.energy,
                 "scene": self.pipeline.mixer.current_name,
                 "osc_received": self.listener.received if self.listener else 0,
-                "osc_rejected": self.listener.rejected if self.listener else 0,
+                "osc_rejected": osc_rejections(self.listener, self.pipeline)["osc_rejected"],
                 "audio_underflows": a.get("audio_underflows", 0),
                 "flash_limited_frames": self.pipeline.guard.limited_frames})
 
     def hud_status(self) -> dict:
         a = audio_stats(self.audio)
         return {"scene": self.pipeline.mixer.current_name + (" (crossfading)" if self.pipeline.mixer.crossfading else ""),
-                "osc": f"{self.osc_rate:.0f} msg/s, rejected {self.listener.rejected if self.listener else 0}",
+                "osc": f"{self.osc_rate:.0f} msg/s, rejected {osc_rejections(self.listener, self.pipeline)['osc_rejected']}",
                 "audio": f"{a['audio_backend']}, underflows {a['audio_underflows']}",
                 "flash guard": f"limited {self.pipeline.guard.limited_frames} frames",
                 "recording": "yes" if (self.recorder is not None or (self.sessions and self.sessions.active)) else "no"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 
@@ -43,8 +44,8 @@ def _positive(kind):
             v = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
-        if v <= 0:
-            raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+        if not v > 0 or not math.isfinite(v):     # nan and inf too: a run must end
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
         return v
     return parse
 

@@ -3,6 +3,7 @@ long run must not spend its hours and then fail on a path it could have refused 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -36,5 +37,9 @@ def _writable_folder(flag: str, path, folder: Path) -> None:
         raise OutputPathError(f"{flag} {path}: {folder} is a file, not a folder") from None
     except OSError as exc:
         raise OutputPathError(f"{flag} {path}: cannot make the folder {folder}: {exc.strerror or exc}") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputPathError(f"{flag} {path}: the folder {folder} is not writable")
+    # a file made and removed, not os.access: root "may" write into /proc, and cannot
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise OutputPathError(f"{flag} {path}: cannot write into {folder}: {exc.strerror or exc}") from None

@@ -15,12 +15,16 @@ def write_summary(path: str | os.PathLike, summary: dict) -> None:
     missing = [k for k in REQUIRED if k not in summary]
     if missing:  # a programming error: the contract's fields must all be there
         raise KeyError(f"summary lacks {missing}")
+    from .outputs import OutputPathError
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)     # no stray file beside the one that could not be written
-        raise
+    except OSError as exc:
+        try:
+            tmp.unlink(missing_ok=True)     # no stray file beside the one that could not be written
+        except OSError:
+            pass
+        raise OutputPathError(f"--summary {path}: cannot write it: {exc.strerror or exc}") from None

@@ -14,11 +14,18 @@ CLI = [sys.executable, str(ROOT / "run_installation.py")]
 
 
 def free_udp_port() -> int:
-    """A UDP port free on every interface (the installation listens on 0.0.0.0). Bind your own
-    sockets before asking: a socket bound to port 0 afterwards could be handed this one."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("0.0.0.0", 0))
-        return s.getsockname()[1]
+    """A UDP port free on every interface, IPv4 and IPv6 (the installation listens on "::").
+    Bind your own sockets before asking: a socket bound to port 0 afterwards could be handed
+    this one."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            s.bind(("::", 0))
+            return s.getsockname()[1]
+    except OSError:         # no IPv6 here: the installation falls back to IPv4 as well
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("0.0.0.0", 0))
+            return s.getsockname()[1]
 
 
 def cli(args, env, timeout=240, check=True) -> subprocess.CompletedProcess:

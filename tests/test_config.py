@@ -110,6 +110,9 @@ def test_bad_usage_exit_2(cli_env):
     r = run_cli("run", "--size", "big", env=cli_env)
     assert r.returncode == 2 and "WIDTHxHEIGHT" in r.stderr and "Traceback" not in r.stderr
     # a dedicated flag's value out of range is blamed on that flag, not on --set
+    for args in (("--duration", "nan"), ("--duration", "inf"), ("--frames", "0")):
+        r = run_cli("run", "--headless", *args, env=cli_env)
+        assert r.returncode == 2 and "must be a finite number > 0" in r.stderr, r.stderr
     for args, needle in ((("--seed", "-1"), "error: --seed [sim]: seed = -1"),
                          (("--osc-port", "70000"), "error: --osc-port [osc]: port = 70000")):
         r = run_cli("run", "--headless", "--frames", "1", *args, env=cli_env)

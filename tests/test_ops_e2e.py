@@ -30,13 +30,16 @@ def test_scene_param_and_status_over_udp(tmp_path, cli_env):
     out = tmp_path / "s.json"
     proc = start(["--headless", "--no-audio", "--osc-port", str(port), "--duration", "5",
                   "--set", "sim.particles=10000", "--set", f"status.targets=['127.0.0.1:{status_port}']",
-                  "--set", "status.interval_s=0.2", "--summary", str(out)], cli_env)
+                  "--set", "status.interval_s=0.2", "--set", "crowd.max_participants=2",
+                  "--summary", str(out)], cli_env)
     try:
         wait_for_first_frame(proc)
         send = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         send.sendto(msg("/scene", "calm-sanctuary", 0.5), ("127.0.0.1", port))
         send.sendto(msg("/param/flow_strength", 0.9), ("127.0.0.1", port))
         send.sendto(msg("/scene", "no-such-scene"), ("127.0.0.1", port))
+        for who in ("ana", "ben", "cy", "cy"):    # room for two: cy's messages are refused
+            send.sendto(msg(f"/crowd/{who}/motion", 0.5), ("127.0.0.1", port))
         seen = {}
         deadline = time.time() + 20.0   # generous: a cold numba cache compiles on the way
         while time.time() < deadline:
@@ -57,7 +60,10 @@ def test_scene_param_and_status_over_udp(tmp_path, cli_env):
     s = summary(out)
     assert s["scene"] == "calm-sanctuary"
     assert s["operator_rejected"] == 1          # the unknown scene, counted, not fatal
-    assert s["osc_rejected"] == 0
+    # what got through the listener but was refused after counts as rejected too
+    kinds = {k: n for k, n in s["osc_rejected_by_kind"].items() if n}
+    assert kinds == {"operator-refused": 1, "participant-cap": 2}, kinds
+    assert s["osc_rejected"] == 3 and s["participants_peak"] == 2
 
 
 def test_operator_from_a_non_allowed_host_is_rejected(tmp_path, cli_env):

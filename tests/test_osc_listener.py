@@ -349,3 +349,39 @@ def test_receive_buffer_and_kernel_counters(make_listener):
     assert lst.rcvbuf_granted >= 64 * 1024
     if sys.platform.startswith("linux"):
         assert lst.kernel_drops() == 0
+
+
+def test_the_default_listener_hears_both_loopbacks(make_listener, require):
+    """`oscsend localhost ...` may leave over ::1 (stock /etc/hosts names both loopbacks): the
+    default listener hears IPv4 and IPv6 alike, and an IPv4 operator stays 127.0.0.1."""
+    require(socket.has_ipv6, "IPv6 loopback")
+    lst = make_listener(host=OscSettings().host)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as v4, \
+            socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as v6:
+        v4.sendto(msg("/crowd/four/motion", 0.5), ("127.0.0.1", lst.port))
+        v6.sendto(msg("/crowd/six/motion", 0.5), ("::1", lst.port))
+        v4.sendto(msg("/blackout", 1), ("127.0.0.1", lst.port))
+        assert wait_for(lambda: lst.received == 3)
+        events = lst.drain()
+        assert lst.rejected == 0
+        srcs = {e.addr: e.src for e in events}
+        assert srcs["/crowd/four/motion"] == f"127.0.0.1:{v4.getsockname()[1]}"
+        assert srcs["/crowd/six/motion"] == f"[::1]:{v6.getsockname()[1]}"
+        assert "/blackout" in srcs
+
+
+def test_no_ipv6_falls_back_to_ipv4(make_listener, monkeypatch, sender):
+    import errno
+    real = OscListener._bind
+
+    def no_v6(self, host, port):
+        if ":" in host:
+            raise OscBindError("cannot open an OSC socket: Address family not supported", "no IPv6",
+                               errno.EAFNOSUPPORT)
+        return real(self, host, port)
+    monkeypatch.setattr(OscListener, "_bind", no_v6)
+    lst = make_listener(host="::")
+    sender().sendto(msg("/crowd/four/motion", 0.5), ("127.0.0.1", lst.port))
+    assert wait_for(lambda: lst.received == 1)
+    with pytest.raises(OscBindError):       # an explicit IPv6 address does not fall back
+        OscListener(OscSettings(host="::1", port=0), CONFIGS).start()

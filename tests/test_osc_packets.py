@@ -51,9 +51,17 @@ def test_any_bytes_parse_as_python_osc_or_both_refuse(head, tail):
     assert repr(ours) == repr(ref) or (ours is None and isinstance(ref, list))
 
 
-def test_short_floats_are_padded_as_python_osc_does():
-    data = b"/x\x00\x00,f\x00\x00\x3f\x80"             # two bytes of 1.0f
-    assert parse_packet(data) == reference_parse(data) == [("/x", [1.0])]
+def test_arguments_cut_short_are_malformed_not_padded():
+    """python-osc pads them with zeros: an emotion missing its arousal would arrive as 0.0."""
+    assert reference_parse(b"/crowd/x/motion\x00,f\x00\x00") == [("/crowd/x/motion", [0.0])]
+    for data in (b"/x\x00\x00,f\x00\x00\x3f\x80",                      # two bytes of 1.0f
+                 b"/crowd/x/motion\x00,f\x00\x00",                       # no data at all
+                 b"/crowd/x/emotion\x00\x00\x00\x00,ff\x00\x3f\x00\x00\x00",   # one float of two
+                 b"/x\x00\x00,sf\x00\x00\x00\x00ab\x00\x00",              # the float after the string
+                 b"/x\x00\x00,d\x00\x00\x3f\xf0\x00\x00"):               # half a double
+        with pytest.raises(MalformedPacket, match="cut short"):
+            parse_packet(data)
+    assert parse_packet(b"/x\x00\x00,f\x00\x00\x3f\x80\x00\x00") == [("/x", [1.0])]
 
 
 def test_bundles_in_timetag_order_and_nested():

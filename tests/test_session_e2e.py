@@ -228,6 +228,7 @@ def test_outputs_and_hosts_a_command_cannot_use_fail_first_in_one_line(recorded,
     cases = [
         (["analyze", str(rec), "--out", str(a_file)], "--out"),
         (["run", "--headless", "--no-audio", "--frames", "600", "--summary", str(a_folder)], "--summary"),
+        (["run", "--headless", "--no-audio", "--frames", "600", "--summary", "/proc/x.json"], "cannot write into /proc"),
         (["replay", str(rec), "--headless", "--summary", str(a_folder)], "--summary"),
         (["replay", str(rec), "--export", str(a_folder)], "--export"),
         (["replay", str(rec), "--export", str(tmp_path / "night.avi")], "name it .mp4"),

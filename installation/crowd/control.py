@@ -73,6 +73,7 @@ class CrowdControl:
         # Pulse positions: a generator of its own, so attract mode and pulses do not disturb each other.
         self._rng = random.Random(sim.seed * 7919 + 17)
         self._sensors: dict[str, list] = {}          # id -> [level, last tick]
+        self.sensors_refused = 0                     # sensor messages refused: too many sensors
         self._pulses: list[tuple[float, float, float, int]] = []   # (x, y, strength, tick born), oldest first
         self._log = RateLimitedLog(log)
 
@@ -134,7 +135,7 @@ class CrowdControl:
 
     @property
     def refused(self) -> int:
-        """Newcomers refused because `crowd.max_participants` were present."""
+        """Messages of newcomers refused because `crowd.max_participants` were present."""
         return self._real.refused
 
     @property
@@ -192,6 +193,7 @@ class CrowdControl:
             if parts[2] in self._sensors or len(self._sensors) < self.config.crowd.max_participants:
                 self._sensors[parts[2]] = [level, tick]
             else:
+                self.sensors_refused += 1
                 self._log.warning("sensors", "sensor %s refused: %d sensors already (crowd.max_participants)",
                                   parts[2], len(self._sensors))
         elif addr == "/pulse":

@@ -73,6 +73,9 @@ def build_messages(snapshot: Mapping) -> list[bytes]:
     ]
 
 
+FAILURE_LOG_S = 60.0   # at most one line per target and interval while it fails
+
+
 class StatusSender:
     def __init__(self, targets: tuple[str, ...], interval_s: float = 1.0):
         # Bad targets are caught when the settings load; this re-check keeps direct use honest.
@@ -83,7 +86,9 @@ class StatusSender:
         self._thread: threading.Thread | None = None
         self._sockets: dict[int, socket.socket] = {}
         self._addr_cache: dict[tuple[str, int], tuple] = {}
-        self._limited = RateLimitedLog(log)
+        # a target that stays unreachable fails every beat: one line a minute (with the count
+        # held back) tells the operator without filling a day's log with 86,400 lines
+        self._limited = RateLimitedLog(log, interval_s=FAILURE_LOG_S)
         self.sent = 0
         self.errors = 0
 

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 _MAX_DATAGRAM = 65535
 _POLL_S = 0.5   # the thread re-checks its stop flag at least this often
 _SO_RCVBUFFORCE = 33   # Linux; Python's socket module does not name it
+_NO_IPV6 = (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL, errno.EPROTONOSUPPORT)
 
 
 class OscBindError(OSError):
@@ -88,9 +89,34 @@ class OscListener:
         if self.running:
             return self
         s = self.settings
-        host = s.host.strip().strip("[]") or "0.0.0.0"
+        host = s.host.strip().strip("[]") or "::"
+        try:
+            sock = self._bind(host, s.port)
+        except OscBindError as exc:
+            if host != "::" or exc.errno not in _NO_IPV6:
+                raise
+            # a machine with IPv6 switched off: IPv4 is all there is to hear
+            log.info("OSC: no IPv6 on this machine (%s); listening on IPv4 only", exc.strerror)
+            host = "0.0.0.0"
+            sock = self._bind(host, s.port)
+        sock.settimeout(_POLL_S)
+        self._sock = sock
+        self.port = sock.getsockname()[1]
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="osc-listener", daemon=True)
+        self._thread.start()
+        log.info("OSC: listening on UDP %s port %d%s (receive buffer: %d KiB asked, %d KiB granted)",
+                 f"[{host}]" if ":" in host else host, self.port,
+                 ", IPv4 and IPv6" if host == "::" else "",
+                 s.rcvbuf_bytes // 1024, self.rcvbuf_granted // 1024)
+        return self
+
+    def _bind(self, host: str, port: int) -> socket.socket:
+        """A UDP socket bound to host:port; "::" hears IPv4 and IPv6 (a phone or `oscsend
+        localhost` may pick either loopback). OscBindError names the problem and the fix."""
+        s = self.settings
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        where = f"UDP {host}:{s.port}"
+        where = f"UDP {host}:{port}"
         try:
             sock = socket.socket(family, socket.SOCK_DGRAM)
         except OSError as exc:
@@ -100,7 +126,7 @@ class OscListener:
             if family == socket.AF_INET6 and host == "::":
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # hear IPv4 phones too
             self.rcvbuf_granted = self._grow_buffer(sock, s.rcvbuf_bytes)
-            sock.bind((host, s.port))
+            sock.bind((host, port))
         except socket.gaierror:
             sock.close()
             why = f"'{host}' is not an address of this machine (set osc.host, e.g. 0.0.0.0 for all interfaces)"
@@ -117,15 +143,7 @@ class OscListener:
             else:
                 why = exc.strerror or str(exc)
             raise OscBindError(f"cannot listen for OSC on {where}: {why}{hint}", why, exc.errno) from None
-        sock.settimeout(_POLL_S)
-        self._sock = sock
-        self.port = sock.getsockname()[1]
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="osc-listener", daemon=True)
-        self._thread.start()
-        log.info("OSC: listening on UDP %s:%d (receive buffer: %d KiB asked, %d KiB granted)",
-                 host, self.port, s.rcvbuf_bytes // 1024, self.rcvbuf_granted // 1024)
-        return self
+        return sock
 
     @staticmethod
     def _grow_buffer(sock: socket.socket, want: int) -> int:

@@ -8,6 +8,9 @@ python-osc sees the bytes, because it gets them wrong for input from strangers:
   silently; such packets are refused here as "arg-type";
 - it lets UnicodeDecodeError, IndexError, struct.error and RecursionError escape; the caller
   catches every exception and counts the packet as "malformed".
+- it pads arguments cut short with zero bytes, so `/crowd/x/emotion ,ff` carrying one float
+  would arrive as an arousal of 0.0; a message whose data is shorter than its type tags say
+  is refused here as "malformed" (OSC 1.0 has no optional trailing bytes).
 """
 from __future__ import annotations
 
@@ -65,6 +68,35 @@ def _check(d: bytes, depth: int) -> None:
     tags = d[i + 1:stop if stop >= 0 else len(d)]
     if tags.translate(None, _KNOWN_TAGS):
         raise UnsupportedTypeTag(f"type tags {tags[:16]!r}")
+    if stop >= 0:
+        _args_fit(d, (stop + 4) & ~3, tags)
+
+
+_SIZES = {ord(c): n for c, n in (("i", 4), ("f", 4), ("r", 4), ("m", 4), ("d", 8), ("h", 8), ("t", 8),
+                                 ("T", 0), ("F", 0), ("N", 0), ("[", 0), ("]", 0))}
+
+
+def _args_fit(d: bytes, j: int, tags: bytes) -> None:
+    """MalformedPacket unless the bytes from j hold every argument the tags name."""
+    n = len(d)
+    for tag in tags:
+        size = _SIZES.get(tag)
+        if size is not None:
+            j += size
+        elif tag == 0x73:                       # s: a string up to its NUL, padded to 4
+            end = d.find(b"\x00", j)
+            if end < 0:
+                raise MalformedPacket("a string argument without its end")
+            j = (end + 4) & ~3
+        elif tag == 0x62:                       # b: a size, then that many bytes, padded
+            if j + 4 > n:
+                raise MalformedPacket("a blob without its size")
+            size = int.from_bytes(d[j:j + 4], "big", signed=True)
+            if size < 0:
+                raise MalformedPacket(f"a blob of {size} bytes")
+            j += 4 + ((size + 3) & ~3)
+        if j > n:
+            raise MalformedPacket(f"arguments cut short: type tags {tags[:16]!r} need more than {n} bytes")
 
 
 def _plain_message(d: bytes) -> tuple[str, list] | None:
@@ -98,7 +130,7 @@ def _plain_message(d: bytes) -> tuple[str, list] | None:
             return None
         st = _STRUCTS[tags] = struct.Struct(">" + tags.decode())
     if n - j < st.size:
-        return None                            # python-osc pads short floats; let it
+        raise MalformedPacket(f"arguments cut short: type tags {tags[:16]!r} need {st.size} bytes, {n - j} came")
     return address, list(st.unpack_from(d, j))
 
 

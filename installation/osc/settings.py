@@ -29,7 +29,7 @@ def operator_networks(hosts) -> tuple:
 @dataclass(frozen=True)
 class OscSettings:
     enabled: bool = setting(True, "listen for OSC")
-    host: str = setting("0.0.0.0", "interface to bind; 0.0.0.0 hears phones on the network, 127.0.0.1 only this machine")
+    host: str = setting("::", "interface to bind; \"::\" hears phones on the network over IPv4 and IPv6 (IPv4 only where IPv6 is off), 0.0.0.0 IPv4 only, 127.0.0.1 only this machine")
     port: int = setting(9000, "UDP port (0 picks a free one, for tests)", lo=0, hi=65535)
     rcvbuf_bytes: int = setting(4 * 1024 * 1024, "socket receive buffer asked for", unit="bytes", lo=65536, hi=256 * 1024 * 1024)
     max_packet_bytes: int = setting(8192, "larger datagrams are rejected", unit="bytes", lo=64, hi=65507)
