@@ -51,6 +51,27 @@ def bench_sim(cfg, counts, reps) -> dict:
     return out
 
 
+def bench_sim_touches(cfg, n: int, touches: int, reps: int) -> float:
+    """A tick of `n` particles while `touches` phones touch at once, spread over the image (the
+    participant cap's worth): the touch grid keeps it near a tick without any."""
+    from .sim.params import StepParams
+    from .sim.swarm import Swarm
+    _progress(f"bench: simulation {n} particles, {touches} touches")
+    sim = dataclasses.replace(cfg.sim, particles=n)
+    swarm = Swarm(sim)
+    params = StepParams.from_settings(sim)
+    rng = np.random.default_rng(7)
+    k = min(touches, params.touches.shape[0])
+    params.touches[:k, 0] = rng.uniform(0.0, sim.aspect, k)
+    params.touches[:k, 1] = rng.uniform(0.0, 1.0, k)
+    params.touches[:k, 2] = rng.uniform(0.3, 1.0, k)
+    params.touches[:k, 3] = np.arange(k) % sim.species
+    params.n_touches = k
+    for _ in range(120):
+        swarm.step(params)
+    return round(_median_ms(lambda: swarm.step(params), 5, reps), 3)
+
+
 def bench_render(cfg, sizes, reps) -> dict:
     from .render.cpu_renderer import CpuRenderer
     from .render.look import LookParams
@@ -217,6 +238,7 @@ def bench_command(args) -> int:
     counts = (25000, 50000, 100000) if args.quick else (25000, 50000, 100000, 200000)
     result = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
     result["sim_ms_per_tick"] = bench_sim(cfg, counts, reps)
+    result["sim_ms_per_tick_256_touches"] = bench_sim_touches(cfg, 50000, 256, reps)
     result["render_ms"] = bench_render(cfg, ((1280, 720), (1920, 1080)), reps)
     result.update(bench_guard(cfg, reps))
     result["audio_cpu_percent"] = bench_audio(cfg, reps * 5)
@@ -232,6 +254,7 @@ def bench_command(args) -> int:
     print(f"{'measure':34s} {'median':>10s}")
     for n, ms in result["sim_ms_per_tick"].items():
         print(f"{'simulation ' + n + ' particles':34s} {ms:8.2f} ms/tick")
+    print(f"{'simulation 50000, 256 touching':34s} {result['sim_ms_per_tick_256_touches']:8.2f} ms/tick")
     for size, ms in result["render_ms"].items():
         print(f"{'render ' + size:34s} {ms:8.2f} ms")
     print(f"{'flash guard 1920x1080, moving':34s} {result['flash_guard_ms_1080p']:8.2f} ms")

@@ -36,3 +36,21 @@ def test_export_measure_encodes_every_frame(require, monkeypatch):
     assert out["export_realtime_ratio"] > 0
     assert out["export_ms_per_frame"] == pytest.approx(
         1000.0 * 90 / cfg.sim.tick_hz / out["export_realtime_ratio"] / 90, rel=0.01)
+
+
+def test_touch_measure_has_the_crowd_touching(monkeypatch):
+    """The 256-touch row steps a swarm whose touches are all live and inside the world."""
+    from installation.sim.swarm import Swarm
+    seen = []
+    real_step = Swarm.step
+
+    def step(self, params):
+        seen.append((params.n_touches, float(params.touches[:params.n_touches, 0].max()),
+                     float(params.touches[:params.n_touches, 1].max())))
+        return real_step(self, params)
+    monkeypatch.setattr(Swarm, "step", step)
+    cfg = load_config(env={}, sets=SMALL)
+    ms = bench.bench_sim_touches(cfg, 2000, 256, 3)
+    assert ms > 0 and len(seen) == 120 + 5 + 3
+    n, xmax, ymax = seen[-1]
+    assert n == 256 and xmax < cfg.sim.aspect and ymax < 1.0

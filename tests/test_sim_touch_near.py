@@ -21,7 +21,7 @@ def test_every_particle_within_reach_of_a_touch_is_in_a_near_cell(wrap, r):
     touches[:5, 0] = rng.uniform(0, w, 5)
     touches[:5, 1] = rng.uniform(0, h, 5)
     touches[0, :2] = (0.005, 0.995)           # at a corner: reaches across the wrap
-    touches[5, :2] = (np.nan, 0.5)            # skipped, like bin_touches does
+    touches[5, :2] = (np.nan, 0.5)            # skipped, like touch_field.rasterize does
     n = 6
     near = np.zeros((F.NEAR_SUB * tgx) * (F.NEAR_SUB * tgy), np.uint8)
     F.touch_near(touches, n, tgx, tgy, inv_w, inv_h, wrap, w, h, r, near)

@@ -10,7 +10,7 @@ import pytest
 import installation.sim  # noqa: F401  (loads the config package first)
 from installation.sim import reference as R
 from installation.sim.flow import FlowLattice, flow_field, lattice_shape
-from installation.sim.forces import bin_touches
+from installation.sim import touch_field as TF
 from installation.sim.grid import GridSpec, assign_cells, counting_sort, gather_state
 from installation.sim.neighbours import LANES, neighbour_pass, neighbour_pass_min_image
 from installation.sim.settings import SimSettings
@@ -150,26 +150,49 @@ def test_lattice_shape_is_a_whole_number_of_cells():
     assert lattice_shape(1.0, 1e9) == (50, 50)
 
 
-def test_touch_bins_hold_every_finite_touch_once_in_order():
+def test_the_touch_grid_skips_broken_rows_and_matches_its_twin():
     rng = np.random.default_rng(4)
     touches = np.zeros((40, 4), np.float32)
     touches[:, 0] = rng.uniform(0, 16 / 9, 40)
     touches[:, 1] = rng.uniform(0, 1, 40)
+    touches[:, 2] = rng.uniform(0.2, 1.0, 40)
+    touches[:, 3] = np.arange(40) % 5 - 1          # species -1 (none) .. 3
     touches[7, 2] = np.nan
     touches[9, 0] = np.inf
-    tgx, tgy = 9, 5
-    start = np.zeros(tgx * tgy + 1, np.int32)
-    items = np.zeros(40, np.int32)
-    n = bin_touches(touches, 30, tgx, tgy, tgx / (16 / 9), float(tgy), start, np.zeros(40, np.int32), items)
-    assert n == 28
-    seen = []
-    for b in range(tgx * tgy):
-        members = items[start[b]:start[b + 1]]
-        assert list(members) == sorted(members)
-        for t in members:
-            assert int(float(touches[t, 0]) * (tgx / (16 / 9))) + tgx * int(float(touches[t, 1]) * tgy) == b
-        seen.extend(members)
-    assert sorted(seen) == [t for t in range(30) if t not in (7, 9)]
+    field = TF.allocate(16 / 9, 4)
+    for wrap in (True, False):
+        nx, ny = TF.field_shape(16 / 9, 0.18)
+        drawn, none, some = TF.rasterize(touches, 30, 0.18, wrap, 16 / 9, 1.0, nx, ny, field)
+        assert (drawn, none, some) == (28, True, True)
+        x, y = rng.uniform(0, 16 / 9, 5000), rng.uniform(0, 1, 5000)
+        sp = rng.integers(0, 4, 5000)
+        got = np.array([TF.touch_at(x[i], y[i], int(sp[i]), field, nx, ny, nx / (16 / 9), float(ny), 0.2, none, some)
+                        for i in range(5000)])
+        want = np.stack(R.touch_ref(x, y, sp, touches, 30, 0.18, 0.2, 16 / 9, wrap, 4), axis=1)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert TF.rasterize(touches, 0, 0.18, True, 16 / 9, 1.0, nx, ny, field) == (0, False, False)
+
+
+@pytest.mark.parametrize("wrap", [True, False])
+def test_the_touch_grid_is_close_to_the_exact_pull(wrap):
+    """The grid's price (touch_field.py): within 3 % of a touch's strongest pull over the inner
+    three quarters of its reach, 15 % at its rim, and nothing beyond one cell past it."""
+    rng = np.random.default_rng(5)
+    r, w = 0.18, 16 / 9
+    touches = np.array([[0.05, 0.97, 1.0, -1.0]], np.float32)     # by a corner: across the wrap
+    x, y = rng.uniform(0, w, 200_000), rng.uniform(0, 1, 200_000)
+    sp = rng.integers(0, 4, x.shape[0])
+    grid = R.touch_ref(x, y, sp, touches, 1, r, 0.2, w, wrap, 4)
+    exact = R.touch_exact_ref(x, y, sp, touches, 1, r, 0.2, w, wrap)
+    dx, dy = x - 0.05, y - 0.97
+    if wrap:
+        dx, dy = dx - w * np.round(dx / w), dy - np.round(dy)
+    q = np.hypot(dx, dy) / r
+    err = np.hypot(grid[0] - exact[0], grid[1] - exact[1]) / (2 / (3 * np.sqrt(3)))   # / the peak pull
+    assert err[q < 0.75].max() < 0.03 and err.max() < 0.15
+    nx, ny = TF.field_shape(w, r)
+    far = q * r > TF.reach(r, w, nx, ny)
+    assert not np.any(grid[2][far]) and np.any(grid[2][q < 1])
 
 
 # --- one whole tick against step_ref -----------------------------------------------------------

@@ -13,6 +13,7 @@ import numpy as np
 
 from . import forces as F
 from . import neighbours as N
+from . import touch_field as TF
 from .flow import lattice_shape
 from .grid import GridSpec
 from .params import StepParams
@@ -139,8 +140,57 @@ def life_ref(x, y, vx, vy, species, u, v, radius, repel, aspect, wrap, pull):
             inside @ vy.astype(np.float64), inside.sum(1) - 1)
 
 
-def touch_ref(x, y, species, touches, n_touches, touch_r, others, aspect, wrap):
-    """Σ pressure·weight·(1 − q²)·offset/reach and Σ pressure·weight·(1 − q²) over live touches."""
+def touch_ref(x, y, species, touches, n_touches, touch_r, others, aspect, wrap, nsp):
+    """The touches' pull and energy as the swarm reads them: drawn into the grid of
+    `touch_field` (every node within reach, touch by touch), read back bilinearly."""
+    nxc, nyc = TF.field_shape(aspect, touch_r)
+    hx, hy = aspect / nxc, 1.0 / nyc
+    field = np.zeros((TF.BASE + nsp, nyc + 1, nxc + 1, 3))
+    nodes_x = np.arange(nxc + 1) * hx
+    nodes_y = np.arange(nyc + 1) * hy
+    any_none = any_species = False
+    for t in range(n_touches):
+        tx, ty, pressure, ts = (float(c) for c in touches[t])
+        if not all(math.isfinite(c) for c in (tx, ty, pressure, ts)):
+            continue
+        dx = _offsets(nodes_x, np.array([tx]), aspect, wrap)[:, 0][None, :]
+        dy = _offsets(nodes_y, np.array([ty]), 1.0, wrap)[:, 0][:, None]
+        d2 = dx * dx + dy * dy
+        k = np.where(d2 < touch_r * touch_r, pressure * (1.0 - d2 / touch_r ** 2), 0.0)
+        add = np.stack([k * dx / touch_r, k * dy / touch_r, k], axis=-1)
+        if int(ts) < 0:
+            any_none = True
+            field[0] += add
+        else:
+            any_species = True
+            field[1] += add
+            if int(ts) < nsp:
+                field[TF.BASE + int(ts)] += add
+    u = x * (nxc / aspect)
+    v = y * float(nyc)
+    i0 = np.clip(np.floor(u).astype(np.int64), 0, nxc - 1)
+    j0 = np.clip(np.floor(v).astype(np.int64), 0, nyc - 1)
+    fu = np.clip(u - i0, 0.0, 1.0)[:, None]
+    fv = np.clip(v - j0, 0.0, 1.0)[:, None]
+
+    def read(c):
+        f = field
+        a = f[c, j0, i0] + fu * (f[c, j0, i0 + 1] - f[c, j0, i0])
+        b = f[c, j0 + 1, i0] + fu * (f[c, j0 + 1, i0 + 1] - f[c, j0 + 1, i0])
+        return a + fv * (b - a)
+    out = np.zeros((x.shape[0], 3))
+    if any_none:
+        out += read(np.zeros_like(species))
+    if any_species:
+        out += others * read(np.ones_like(species))
+        if others != 1.0:
+            out += (1.0 - others) * read(TF.BASE + species)
+    return out[:, 0], out[:, 1], out[:, 2]
+
+
+def touch_exact_ref(x, y, species, touches, n_touches, touch_r, others, aspect, wrap):
+    """Σ pressure·weight·(1 − q²)·offset/reach and Σ pressure·weight·(1 − q²) over live touches:
+    what the grid of `touch_field` approximates."""
     ax = np.zeros(x.shape[0])
     ay = np.zeros(x.shape[0])
     de = np.zeros(x.shape[0])
@@ -270,7 +320,8 @@ def step_ref(inp: TickInputs, settings, u, v, angle0, spin):
     gain = np.zeros(x.shape[0])
     n_touch = min(max(int(p.n_touches), 0), p.touches.shape[0])
     if n_touch:
-        tx, ty, tde = touch_ref(x64, y64, sp, p.touches, n_touch, p.touch_radius, s.touch_others, aspect, wrap)
+        tx, ty, tde = touch_ref(x64, y64, sp, p.touches, n_touch, p.touch_radius, s.touch_others, aspect, wrap,
+                                s.species)
         ax = ax + p.touch_strength * F.TOUCH_GAIN * tx
         ay = ay + p.touch_strength * F.TOUCH_GAIN * ty
         gain += F.TOUCH_ENERGY * tde
