@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import socket
 import time
 
@@ -9,7 +10,7 @@ import pytest
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from e2e_helpers import finish, free_udp_port, start, summary, wait_for_first_frame
+from e2e_helpers import CLI, finish, free_udp_port, start, summary, wait_for_first_frame
 
 pytestmark = pytest.mark.slow
 
@@ -92,6 +93,9 @@ def test_operator_recording_writes_a_bare_name_into_the_sessions_folder(tmp_path
     try:
         wait_for_first_frame(proc)
         send = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        send.sendto(msg("/scene", "surge", 0.0), ("127.0.0.1", port))
+        send.sendto(msg("/master/brightness", 0.3), ("127.0.0.1", port))
+        time.sleep(0.5)
         send.sendto(msg("/record/start", "../../etc/evil"), ("127.0.0.1", port))   # a path: refused
         send.sendto(msg("/record/start", "tonight"), ("127.0.0.1", port))
         time.sleep(0.5)
@@ -103,7 +107,23 @@ def test_operator_recording_writes_a_bare_name_into_the_sessions_folder(tmp_path
     files = sorted(p.name for p in folder.iterdir())
     assert files == ["tonight.jsonl"], files
     lines = (folder / "tonight.jsonl").read_text().splitlines()
-    assert json.loads(lines[0])["format"] == "living-mosaic-session"
+    header = json.loads(lines[0])
+    assert header["format"] == "living-mosaic-session"
+    # started mid-run, it holds the run as it was then: its scene, the operator's levels ...
+    assert header["start_tick"] > 0 and header["config"]["scene"]["name"] == "surge"
+    state = [json.loads(x) for x in lines[1:4]]
+    assert [(e["addr"], e["tick"]) for e in state] == [
+        ("/master/brightness", header["start_tick"]), ("/master/volume", header["start_tick"]),
+        ("/blackout", header["start_tick"])]
+    assert state[0]["args"] == [pytest.approx(0.3)]
+    # ... and replays from its own first tick, not from the run's
+    out = tmp_path / "replay.json"
+    r = subprocess.run(CLI + ["replay", str(folder / "tonight.jsonl"), "--headless", "--no-audio",
+                              "--summary", str(out)], env=cli_env, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-2000:]
+    replayed = summary(out)
+    assert replayed["scene"] == "surge"
+    assert replayed["ticks"] == json.loads(lines[-1])["ticks"] - header["start_tick"]
     assert any(json.loads(x).get("addr") == "/crowd/ana/emotion" for x in lines[1:])
     assert json.loads(lines[-1])["end"] is True
     assert not (tmp_path / "etc").exists()

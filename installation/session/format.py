@@ -7,7 +7,8 @@
 
 Extensions to the contract (extra keys only, so older readers still work): the header carries
 `part` (0 for the first file of a recording) and may carry `start_tick` (a recording started
-by /record/start mid-run); a file closed by rotation ends with
+by /record/start mid-run: its events are stamped with the run's ticks, and a reader replays
+them from that tick as its tick 0) and `scenes` (every scene it could switch to); a file closed by rotation ends with
 `{"end": true, "ticks": N, "next": "NAME.001.jsonl"}`, naming its successor in the same folder.
 
 Rotated files: `night.jsonl` is followed by `night.001.jsonl`, `night.002.jsonl`, ... (the part

@@ -84,7 +84,22 @@ def read_session(path: str | os.PathLike, *, follow: bool = True,
             raise SessionError(f"{p}: line {lineno}: neither a Living Mosaic session (JSON Lines) "
                                "nor an oscdump log")
     if follow:
-        session = _follow_parts(session, p)
+        session = _from_its_start(_follow_parts(session, p))
+    return session
+
+
+def _from_its_start(session: Session) -> Session:
+    """A recording started mid-run (`/record/start`, header `start_tick`) replays from its own
+    first tick: its events and end move back by `start_tick`, so a replay or an export of the
+    last hour of a day does not first run the hours before it with no input."""
+    start = session.header.get("start_tick", 0)
+    if not _is_int(start) or start <= 0:
+        return session
+    session.events = [TickedEvent(max(0, te.tick - start), te.event) for te in session.events]
+    if session.end_ticks is not None:
+        session.end_ticks = max(0, session.end_ticks - start)
+    session.notes.append(f"recorded from tick {start} of its run: replayed from the seed, at the "
+                         "scene, light and sound levels of its start, as tick 0")
     return session
 
 
