@@ -302,6 +302,7 @@ class _LiveParts:
         self.notifier = SdNotifier()
         self.schedule = Schedule(cfg.schedule, cfg.sim.tick_hz, pipeline.mixer.scenes())
         self.injected: list[InputEvent] = []
+        self._scheduled = False         # the schedule has been asked once (at the first frame)
         self._t0 = time.monotonic()
         self._last_status = 0.0
         self._osc_last = (0.0, 0)
@@ -384,9 +385,11 @@ class _LiveParts:
             from datetime import datetime
             scene = self.schedule.update(self.pipeline.tick, datetime.now())
             if scene and scene != self.pipeline.mixer.current_name:
-                # as an event, so the recording holds it and a replay switches at the same tick
-                self.injected.append(InputEvent("/scene", "sf", (scene, float(self.cfg.schedule.crossfade_s)),
-                                                "schedule", now - self._t0))
+                # as an event, so the recording holds it and a replay switches at the same tick;
+                # the slot in force at start-up is the show's start: no fade from the config's
+                fade = float(self.cfg.schedule.crossfade_s) if self._scheduled else 0.0
+                self.injected.append(InputEvent("/scene", "sf", (scene, fade), "schedule", now - self._t0))
+            self._scheduled = True
         if self.listener is not None:
             t_prev, n_prev = self._osc_last
             self.osc_rate = (self.listener.received - n_prev) / max(now - t_prev, 1e-6) if t_prev else 0.0

@@ -20,7 +20,6 @@ from .audio.params import AudioParams
 from .config import Config
 from .crowd.control import CrowdControl
 from .events import InputEvent
-from .ops.logs import RateLimitedLog
 from .ops.scenes import SceneMixer
 from .ops.votes import VoteBox
 from .render.base import Particles
@@ -75,7 +74,6 @@ class Pipeline:
         self.frame: np.ndarray | None = None
         # /record/start and /record/stop belong to the live run, not to the simulation
         self.record_handler: Callable[[InputEvent, int], None] | None = None
-        self._rlog = RateLimitedLog(log)
 
     def warm_up(self) -> None:
         """Run the rarely taken paths once before the first frame (the flash guard's limiter
@@ -143,9 +141,8 @@ class Pipeline:
         self._render_settings = r
 
     def _reject(self, reason: str | None) -> None:
-        if reason:
+        if reason:      # counted here; the scene mixer and the vote box have logged it
             self.operator_rejected += 1
-            self._rlog.warning("operator", "%s", reason)
 
     def _operator(self, ev: InputEvent, tick: int) -> None:
         addr = ev.addr

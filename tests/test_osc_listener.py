@@ -385,3 +385,14 @@ def test_no_ipv6_falls_back_to_ipv4(make_listener, monkeypatch, sender):
     assert wait_for(lambda: lst.received == 1)
     with pytest.raises(OscBindError):       # an explicit IPv6 address does not fall back
         OscListener(OscSettings(host="::1", port=0), CONFIGS).start()
+
+
+def test_a_refused_message_is_logged_with_its_arguments(make_listener, sender, caplog):
+    """The operator sees what was refused, not only where it was sent."""
+    import logging
+    lst = make_listener()
+    with caplog.at_level(logging.WARNING, logger="installation.osc.listener"):
+        sender().sendto(msg("/record/start", "../../x"), ("127.0.0.1", lst.port))
+        assert wait_for(lambda: lst.rejected == 1)
+    line = [r.getMessage() for r in caplog.records if "bad-name" in r.getMessage()][0]
+    assert "'/record/start' ['../../x']" in line

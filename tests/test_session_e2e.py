@@ -183,7 +183,8 @@ def test_a_venue_scene_replays_exactly_after_its_folder_is_gone(tmp_path):
          "--osc-port", str(free_udp_port()), "--record", str(rec), "--summary", str(live)], env)
     header = json.loads(rec.read_text().splitlines()[0])
     assert header["scenes"]["harbour"]["sim"]["flow_strength"] == 2.5
-    assert any(json.loads(x).get("addr") == "/scene" for x in rec.read_text().splitlines()[1:])
+    switch = [json.loads(x) for x in rec.read_text().splitlines()[1:] if json.loads(x).get("addr") == "/scene"]
+    assert switch[0]["args"] == ["harbour", 0.0]     # the slot in force at start: no fade into it
     shutil.rmtree(venue)                    # the desk has the session file only
     out = tmp_path / "replay.json"
     r = cli(["replay", str(rec), "--headless", "--no-audio", "--summary", str(out)], env)

@@ -54,6 +54,20 @@ class OscBindError(OSError):
         return self.message
 
 
+class _Shown:
+    """A refused message as its log line shows it (address and first arguments, repr: no
+    control characters), formatted only when the rate-limited log writes the line."""
+    __slots__ = ("address", "args")
+
+    def __init__(self, address, args):
+        self.address = address
+        self.args = args
+
+    def __str__(self) -> str:
+        text = f"{self.address[:80]!r} {list(self.args[:4])!r}"
+        return text if len(text) <= 200 else text[:197] + "..."
+
+
 def _src(addr) -> str:
     host, port = addr[0], addr[1]
     if ":" in host:
@@ -318,7 +332,7 @@ class OscListener:
                 continue
             ev = check(address, args, src, t)
             if type(ev) is str:
-                self._reject(ev, src, repr(address[:80]))   # repr: no control characters in the log
+                self._reject(ev, src, _Shown(address, args))
             elif len(q) >= qmax:
                 self._reject("queue-full", src, f"{qmax} events waiting (the frame loop is not draining)")
             else:

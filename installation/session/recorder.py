@@ -331,7 +331,7 @@ class SessionManager:
             log.error("/record/start: %s", e)
             return None
         self.started += 1
-        log.info("recording session to %s", path)
+        log.info("recording session to %s", path.resolve())     # session.folder is relative to the working directory
         return path
 
     def _free_path(self, bare: str) -> Path:
