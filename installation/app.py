@@ -332,10 +332,7 @@ class _LiveParts:
             except (OSError, SessionError) as exc:
                 raise UserError(f"--record {args.record}: {exc}") from None
         from .session.recorder import SessionManager
-        # a recording started mid-run holds the run as it is then: its scene, its /param changes
-        self.sessions = SessionManager(
-            cfg.session.folder, lambda: _header(dataclasses.replace(self.pipeline.config, scenes=cfg.scenes)),
-            cfg.session)
+        self.sessions = SessionManager(cfg.session.folder, lambda: _header(cfg), cfg.session)
         self.pipeline.record_handler = self._record_request
         if cfg.status.targets:
             from .ops.status import StatusSender
@@ -361,11 +358,15 @@ class _LiveParts:
         if ev.addr == "/record/start":
             path = self.sessions.start(str(ev.args[0]) if ev.args else None, tick)
             if path is not None:
-                # ... and the operator's light and sound levels, as its first events
-                c, t = self.pipeline.control, time.monotonic() - self._t0
-                for addr, types, args in (("/master/brightness", "f", (float(c.brightness),)),
-                                          ("/master/volume", "f", (float(c.volume),)),
-                                          ("/blackout", "i", (1 if c.blackout else 0,))):
+                # started mid-run: its first events put a replay where the run is now (the
+                # header holds the start-up config, which later switches are built on): the
+                # scene and /param changes, the operator's light and sound levels
+                c, t = self.pipeline.control, ev.t
+                state = self.pipeline.mixer.state_events(tick) + [
+                    ("/master/brightness", "f", (float(c.brightness),)),
+                    ("/master/volume", "f", (float(c.volume),)),
+                    ("/blackout", "i", (1 if c.blackout else 0,))]
+                for addr, types, args in state:
                     self.sessions.write(tick, InputEvent(addr, types, args, "state", t))
                 log.info("recording to %s (operator)", path)
         elif ev.addr == "/record/stop":

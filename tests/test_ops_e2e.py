@@ -109,13 +109,14 @@ def test_operator_recording_writes_a_bare_name_into_the_sessions_folder(tmp_path
     lines = (folder / "tonight.jsonl").read_text().splitlines()
     header = json.loads(lines[0])
     assert header["format"] == "living-mosaic-session"
-    # started mid-run, it holds the run as it was then: its scene, the operator's levels ...
-    assert header["start_tick"] > 0 and header["config"]["scene"]["name"] == "surge"
-    state = [json.loads(x) for x in lines[1:4]]
+    # started mid-run, its first events put the replay where the run was: its scene, the
+    # operator's levels (the header keeps the start-up config later switches build on)
+    assert header["start_tick"] > 0 and header["config"]["scene"]["name"] == "living-mosaic"
+    state = [json.loads(x) for x in lines[1:5]]
     assert [(e["addr"], e["tick"]) for e in state] == [
-        ("/master/brightness", header["start_tick"]), ("/master/volume", header["start_tick"]),
-        ("/blackout", header["start_tick"])]
-    assert state[0]["args"] == [pytest.approx(0.3)]
+        ("/scene", header["start_tick"]), ("/master/brightness", header["start_tick"]),
+        ("/master/volume", header["start_tick"]), ("/blackout", header["start_tick"])]
+    assert state[0]["args"] == ["surge", 0.0] and state[1]["args"] == [pytest.approx(0.3)]
     # ... and replays from its own first tick, not from the run's
     out = tmp_path / "replay.json"
     r = subprocess.run(CLI + ["replay", str(folder / "tonight.jsonl"), "--headless", "--no-audio",

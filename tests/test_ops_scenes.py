@@ -244,3 +244,29 @@ def test_param_holds_through_a_running_crossfade_and_resets_at_the_next_switch()
     assert mixer.update(120).render.exposure == 3.0
     mixer.switch("calm-sanctuary", 0.0, tick=200)
     assert mixer.update(200).render.exposure == b.render.exposure
+
+
+def test_state_events_put_a_second_mixer_where_the_first_is():
+    """A recording started mid-run begins with these events; replayed into a mixer built from
+    the start-up config they lead to the same configuration, a switch later included."""
+    start = load_config(scene="living-mosaic")
+    live = SceneMixer(start)
+    live.switch("calm-sanctuary", 2.0, tick=0)
+    assert live.set_param("sim.touch_others", 0.9, tick=30) is None
+    events = live.state_events(60)
+    assert events[0][0] == "/scene" and events[0][2][0] == "calm-sanctuary"
+    assert events[0][2][1] == pytest.approx(1.0)           # half of the 2 s fade is left
+    assert ("/param/sim.touch_others", "f", (0.9,)) in events
+    again = SceneMixer(start)
+    for addr, _types, args in events:
+        if addr == "/scene":
+            again.switch(args[0], args[1], tick=60)
+        else:
+            again.set_param(addr[len("/param/"):], args[0], tick=60)
+    done = 60 + 2 * HZ
+    assert again.update(done) == live.update(done)
+    # and both go back to the scene's own value at the next switch
+    live.switch("surge", 0.0, tick=done)
+    again.switch("surge", 0.0, tick=done)
+    assert again.update(done + 1) == live.update(done + 1)
+    assert live.update(done + 1).sim.touch_others == start.sim.touch_others

@@ -147,6 +147,7 @@ class SceneMixer:
         self._fade_ticks = 0
         self._fading = False
         self._glides: dict[tuple[str, str], tuple[float, float, int, int]] = {}
+        self._params: dict[tuple[str, str], Any] = {}   # /param changes since the last switch
         self._dirty = False
         self._limited = RateLimitedLog(log)
         self.current_name = config.scene.name
@@ -206,6 +207,7 @@ class SceneMixer:
         self._fade_start, self._fade_ticks = tick, ticks
         self._fading = ticks > 0
         self._glides.clear()
+        self._params.clear()
         self._current = current if self._fading else target
         self._dirty = False
         self.previous_name, self.current_name = self.current_name, name
@@ -284,8 +286,21 @@ class SceneMixer:
             self._glides[where] = (float(was), v, tick, glide)
         else:
             self._glides.pop(where, None)
+        self._params[where] = v
         self._dirty = True
         return None
+
+    def state_events(self, tick: int) -> list[tuple[str, str, tuple]]:
+        """The running state as operator messages (address, types, args): the scene switched
+        to (with what is left of its crossfade) and the /param changes since. A recording
+        started mid-run begins with them, so its replay runs in the same scene."""
+        out: list[tuple[str, str, tuple]] = []
+        if self.switches:
+            left = (1.0 - self.progress(tick)) * self._fade_ticks / self._hz if self._fading else 0.0
+            out.append(("/scene", "sf", (self.current_name, float(left))))
+        for (sec, key), v in self._params.items():
+            out.append((f"/param/{sec}.{key}", "f", (float(v),)))
+        return out
 
     # -- the per-tick blend --------------------------------------------------------------
     def update(self, tick: int) -> Config:
