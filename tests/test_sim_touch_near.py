@@ -52,3 +52,36 @@ def test_no_touch_no_near_cell():
     near = np.ones(F.NEAR_SUB ** 2 * 9 * 5, np.uint8)
     F.touch_near(np.zeros((4, 4), np.float32), 0, 9, 5, 9 / (16 / 9), 5.0, True, 16 / 9, 1.0, 0.18, near)
     assert not near.any()
+
+
+@pytest.mark.parametrize("r", [0.18, 0.05])
+@pytest.mark.parametrize("boundary", ["wrap", "walls"])
+def test_the_swarms_near_map_covers_everything_its_touches_reach(boundary, r):
+    """What the swarm actually builds: wherever the touch grid (or the exact sum, for a small
+    reach) gives a particle a pull, the near map lets that particle look."""
+    from installation.sim import reference as R
+    from installation.sim.params import StepParams
+    from installation.sim.settings import SimSettings
+    from installation.sim.swarm import Swarm
+    s = SimSettings(particles=2000, species=4, boundary=boundary, seed=3)
+    sw = Swarm(s)
+    p = StepParams.from_settings(s)
+    rng = np.random.default_rng(9)
+    p.touch_radius = r
+    p.n_touches = 6
+    p.touches[:6, 0] = rng.uniform(0, s.aspect, 6)
+    p.touches[:6, 1] = rng.uniform(0, 1, 6)
+    p.touches[0, :2] = (0.004, 0.996)
+    p.touches[:6, 2] = 1.0
+    p.touches[:6, 3] = np.arange(6) % 5 - 1
+    sw._load(p)
+    px, py = rng.uniform(0, s.aspect, 100_000), rng.uniform(0, 1, 100_000)
+    sp = rng.integers(0, 4, px.shape[0])
+    _, _, energy = R.touch_ref(px, py, sp, p.touches, 6, r, s.touch_others, s.aspect, boundary == "wrap", 4)
+    prm, iprm = sw._prm, sw._iprm
+    nx, ny = F.NEAR_SUB * iprm[F.I_TGX], F.NEAR_SUB * iprm[F.I_TGY]
+    cx = np.clip((px * prm[F.P_TB_INV_W] * F.NEAR_SUB).astype(np.int64), 0, nx - 1)
+    cy = np.clip((py * prm[F.P_TB_INV_H] * F.NEAR_SUB).astype(np.int64), 0, ny - 1)
+    flagged = sw._tnear[cy * nx + cx] == 1
+    assert (energy != 0).any()
+    assert not ((energy != 0) & ~flagged).any()

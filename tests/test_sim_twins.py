@@ -10,6 +10,7 @@ import pytest
 import installation.sim  # noqa: F401  (loads the config package first)
 from installation.sim import reference as R
 from installation.sim.flow import FlowLattice, flow_field, lattice_shape
+from installation.sim import forces as F
 from installation.sim import touch_field as TF
 from installation.sim.grid import GridSpec, assign_cells, counting_sort, gather_state
 from installation.sim.neighbours import LANES, neighbour_pass, neighbour_pass_min_image
@@ -277,3 +278,19 @@ def test_step_matches_reference_when_crowded():
     g = GridSpec.for_world(settings.aspect, settings.radius)
     assert (R.crowd_ref(inp.x, inp.y, g, True) < 1.0).mean() > 0.5
     _compare(settings, inp)
+
+
+@pytest.mark.parametrize("boundary", ["wrap", "walls"])
+def test_a_reach_too_small_for_the_grid_is_summed_exactly(boundary):
+    """Under `grid_min_reach` a touch would fall between the grid's nodes: the swarm sums the
+    touches per particle instead (cheap: few particles are in so small a reach)."""
+    settings = SimSettings(particles=400, species=4, radius=0.09, boundary=boundary, seed=2)
+    inp = R.make_inputs(400, seed=11, aspect=settings.aspect, species=4)
+    for k, v in ISOLATE["touch"].items():
+        setattr(inp.params, k, v)
+    inp.params.touch_radius = 0.05
+    assert inp.params.touch_radius < TF.grid_min_reach(settings.aspect) < 0.18
+    sw = _compare(settings, inp)
+    assert sw._iprm[F.I_TF_GRID] == 0
+    inp.params.touch_radius = 0.18
+    assert _compare(settings, inp)._iprm[F.I_TF_GRID] == 1

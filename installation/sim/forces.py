@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from .flow import flow_at
-from .neighbours import min_image
+from .neighbours import axis_bins, min_image
 from .touch_field import touch_at
 
 LIFE_GAIN = 24.0      # 1/s² per unit of Σ F·r·(unit vector): particle life scales with the radius
@@ -39,14 +39,54 @@ WALL_ACCEL = 3.0      # their push at the wall itself (world/s²)
 N_PRM = 29
 # iprm: int64 scalars of one tick
 (I_GX, I_GY, I_WRAP, I_FLOW_NX, I_FLOW_NY, I_TGX, I_TGY, I_NTOUCH, I_NPULSE, I_SUB, I_TF_NX, I_TF_NY,
- I_TF_NONE, I_TF_SPECIES) = range(14)
-N_IPRM = 14
+ I_TF_NONE, I_TF_SPECIES, I_TF_GRID) = range(15)
+N_IPRM = 15
 
 # block statistics columns (summed over each block; Swarm reduces them into `stats`)
 B_SPEED, B_ENERGY, B_NEIGHBOURS, B_RESETS, B_HOME = range(5)
 N_BLOCK_STATS = 5
 
 NEAR_SUB = 4    # cells of the near map (`touch_near`) per touch bin and axis
+
+
+@njit(nogil=True, cache=True)
+def touch_sums(xi, yi, si, touches, tbin_start, tbin_items, tgx, tgy, tb_inv_w, tb_inv_h,
+               wrap, w, h, touch_r, others):
+    """Pull towards the touches within reach (own species fully, others by `others`), and the
+    energy they give: Σ pressure × weight × (1 − q²) × (offset / reach) and Σ pressure × weight × (1 − q²)."""
+    bx = min(max(int(xi * tb_inv_w), 0), tgx - 1)
+    by = min(max(int(yi * tb_inv_h), 0), tgy - 1)
+    inv_r = 1.0 / touch_r
+    r2 = touch_r * touch_r
+    ax = 0.0
+    ay = 0.0
+    de = 0.0
+    for kr in range(3):
+        row, _s = axis_bins(by, tgy, wrap, kr)
+        if row < 0:
+            continue
+        for kc in range(3):
+            col, _s2 = axis_bins(bx, tgx, wrap, kc)
+            if col < 0:
+                continue
+            b = row * tgx + col
+            for k in range(tbin_start[b], tbin_start[b + 1]):
+                t = tbin_items[k]
+                dx = np.float64(touches[t, 0]) - xi
+                dy = np.float64(touches[t, 1]) - yi
+                if wrap:
+                    dx = min_image(dx, w)
+                    dy = min_image(dy, h)
+                d2 = dx * dx + dy * dy
+                if d2 >= r2:
+                    continue
+                ts = int(touches[t, 3])
+                wgt = 1.0 if (ts < 0 or ts == si) else others
+                k_ = np.float64(touches[t, 2]) * wgt * (1.0 - d2 * inv_r * inv_r)
+                ax += k_ * dx * inv_r
+                ay += k_ * dy * inv_r
+                de += k_
+    return ax, ay, de
 
 
 @njit(nogil=True, cache=True)
@@ -136,7 +176,7 @@ def _to_world(p, v, size, top, wrap):
 
 @njit(nogil=True, cache=True, parallel=True)
 def step_particles(xs, ys, vxs, vys, es, sps, hxs, hys, nfx, nfy, nsvx, nsvy, nnb, cell_start, prm, iprm,
-                   flow_gx, flow_gy, tfield, tnear, pulses,
+                   flow_gx, flow_gy, touches, tbin_start, tbin_items, tfield, tnear, pulses,
                    x, y, vx, vy, e, sp, hx, hy, block_stats, block_species):
     """Everything after the neighbour pass (whose sums arrive in nfx .. nnb): the outside
     forces, integration, the new state and the statistics of each row of cells."""
@@ -156,6 +196,7 @@ def step_particles(xs, ys, vxs, vys, es, sps, hxs, hys, nfx, nfy, nsvx, nsvy, nn
     wrap = iprm[I_WRAP] != 0
     n_touch = iprm[I_NTOUCH]
     n_pulse = iprm[I_NPULSE]
+    touch_grid = iprm[I_TF_GRID] != 0
     nsp = block_species.shape[1]
     near_nx = NEAR_SUB * iprm[I_TGX]
     near_ny = NEAR_SUB * iprm[I_TGY]
@@ -190,9 +231,14 @@ def step_particles(xs, ys, vxs, vys, es, sps, hxs, hys, nfx, nfy, nsvx, nsvy, nn
             if n_touch > 0 and tnear[min(max(int(yi * near_h), 0), near_ny - 1) * near_nx
                                      + min(max(int(xi * near_w), 0), near_nx - 1)]:
                 # (`touch_near`: most particles are out of every touch's reach)
-                tx, ty, tde = touch_at(xi, yi, si, tfield, iprm[I_TF_NX], iprm[I_TF_NY], prm[P_TF_INV_HX],
-                                       prm[P_TF_INV_HY], prm[P_TOUCH_OTHERS], iprm[I_TF_NONE] != 0,
-                                       iprm[I_TF_SPECIES] != 0)
+                if touch_grid:
+                    tx, ty, tde = touch_at(xi, yi, si, tfield, iprm[I_TF_NX], iprm[I_TF_NY], prm[P_TF_INV_HX],
+                                           prm[P_TF_INV_HY], prm[P_TOUCH_OTHERS], iprm[I_TF_NONE] != 0,
+                                           iprm[I_TF_SPECIES] != 0)
+                else:       # a reach too small for the grid: few touches reach a particle
+                    tx, ty, tde = touch_sums(xi, yi, si, touches, tbin_start, tbin_items, iprm[I_TGX],
+                                             iprm[I_TGY], prm[P_TB_INV_W], prm[P_TB_INV_H], wrap, w, h,
+                                             prm[P_TOUCH_R], prm[P_TOUCH_OTHERS])
                 ax += touch_k * tx
                 ay += touch_k * ty
                 gain += TOUCH_ENERGY * tde
@@ -313,6 +359,41 @@ def _gap(t, c, n, size, wrap, period):
     lo = -math.inf if c == 0 else c * size
     hi = math.inf if c == n - 1 else (c + 1) * size
     return lo - t if t < lo else (t - hi if t > hi else 0.0)
+
+
+@njit(nogil=True, cache=True)
+def bin_touches(touches, n_touches, tgx, tgy, tb_inv_w, tb_inv_h, tbin_start, tcell, tbin_items):
+    """Counting sort of the live touches into coarse bins (a bin is at least a touch's reach),
+    so each particle looks only at the touches in its 3×3 bins. Rows with a non-finite value are
+    dropped. Returns how many touches were binned."""
+    nb = tgx * tgy
+    for c in range(nb + 1):
+        tbin_start[c] = 0
+    for t in range(n_touches):
+        ok = True
+        for k in range(4):
+            if not math.isfinite(touches[t, k]):
+                ok = False
+        if not ok:
+            tcell[t] = -1
+            continue
+        bx = min(max(int(np.float64(touches[t, 0]) * tb_inv_w), 0), tgx - 1)
+        by = min(max(int(np.float64(touches[t, 1]) * tb_inv_h), 0), tgy - 1)
+        tcell[t] = by * tgx + bx
+        tbin_start[tcell[t] + 1] += 1
+    for c in range(nb):
+        tbin_start[c + 1] += tbin_start[c]
+    binned = tbin_start[nb]
+    # place in index order (stable), using the starts as cursors, then shift them back
+    for t in range(n_touches):
+        c = tcell[t]
+        if c >= 0:
+            tbin_items[tbin_start[c]] = t
+            tbin_start[c] += 1
+    for c in range(nb, 0, -1):
+        tbin_start[c] = tbin_start[c - 1]
+    tbin_start[0] = 0
+    return binned
 
 
 @njit(nogil=True, cache=True)

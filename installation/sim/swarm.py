@@ -23,7 +23,7 @@ from ..parallel import in_pieces
 from . import forces as F
 from .flow import FlowLattice
 from . import touch_field
-from .forces import count_bad_rows, reduce_blocks, step_particles, touch_near
+from .forces import bin_touches, count_bad_rows, reduce_blocks, step_particles, touch_near
 from .neighbours import LANES, neighbour_pass, neighbour_pass_min_image
 from .grid import GridSpec, assign_cells, counting_sort, gather_state
 from .layout import interaction_factors, mosaic_grid, mosaic_homes
@@ -130,6 +130,11 @@ class Swarm:
 
         self._tnear = np.zeros((F.NEAR_SUB * TOUCH_BINS_MAX) ** 2, np.uint8)
         self._tfield = touch_field.allocate(self.aspect, k)
+        self._grid_min_reach = touch_field.grid_min_reach(self.aspect)
+        # the exact path, for reaches too small for the grid: touches binned by bins >= a reach
+        self._tbin_start = np.zeros(TOUCH_BINS_MAX * TOUCH_BINS_MAX + 1, np.int32)
+        self._tbin_items = np.zeros(0, np.int32)
+        self._tcell = np.zeros(0, np.int32)
 
         # one block of work per row of cells: its candidate runs and its partial statistics
         gy = self.grid.gy
@@ -238,19 +243,24 @@ class Swarm:
         prm[F.P_TOUCH_R] = touch_r
         n_touch = min(max(int(p.n_touches), 0), p.touches.shape[0])
         # the touches as a grid the particles read (touch_field.py): a tick's cost stays
-        # bounded however many phones touch at once
-        fx, fy = touch_field.field_shape(self.aspect, touch_r)
-        iprm[F.I_TF_NX] = fx
-        iprm[F.I_TF_NY] = fy
-        prm[F.P_TF_INV_HX] = fx / self.aspect
-        prm[F.P_TF_INV_HY] = float(fy)
-        drawn, any_none, any_species = touch_field.rasterize(p.touches, n_touch, touch_r, self.wrap,
-                                                             self.aspect, 1.0, fx, fy, self._tfield)
-        iprm[F.I_NTOUCH] = drawn
-        iprm[F.I_TF_NONE] = 1 if any_none else 0
-        iprm[F.I_TF_SPECIES] = 1 if any_species else 0
-        # where the field can be non-zero: the reach and one cell diagonal (the interpolation)
-        reach = touch_field.reach(touch_r, self.aspect, fx, fy)
+        # bounded however many phones touch at once; a reach too small for the grid is summed
+        # exactly, per particle, over the touches in its 3x3 bins
+        grid = touch_r >= self._grid_min_reach
+        iprm[F.I_TF_GRID] = 1 if grid else 0
+        reach = touch_r
+        if grid:
+            fx, fy = touch_field.field_shape(self.aspect, touch_r)
+            iprm[F.I_TF_NX] = fx
+            iprm[F.I_TF_NY] = fy
+            prm[F.P_TF_INV_HX] = fx / self.aspect
+            prm[F.P_TF_INV_HY] = float(fy)
+            drawn, any_none, any_species = touch_field.rasterize(p.touches, n_touch, touch_r, self.wrap,
+                                                                 self.aspect, 1.0, fx, fy, self._tfield)
+            iprm[F.I_NTOUCH] = drawn
+            iprm[F.I_TF_NONE] = 1 if any_none else 0
+            iprm[F.I_TF_SPECIES] = 1 if any_species else 0
+            # where the field can be non-zero: the reach and one cell diagonal (the interpolation)
+            reach = touch_field.reach(touch_r, self.aspect, fx, fy)
         bin_w = max(reach, self.aspect / TOUCH_BINS_MAX, 1.0 / TOUCH_BINS_MAX)
         tgx = max(1, min(TOUCH_BINS_MAX, int(self.aspect / bin_w)))
         tgy = max(1, min(TOUCH_BINS_MAX, int(1.0 / bin_w)))
@@ -258,6 +268,13 @@ class Swarm:
         iprm[F.I_TGY] = tgy
         prm[F.P_TB_INV_W] = tgx / self.aspect
         prm[F.P_TB_INV_H] = float(tgy)
+        if not grid:
+            if self._tbin_items.shape[0] < p.touches.shape[0]:
+                # sized to the StepParams buffer once; a fixed StepParams never grows it again
+                self._tbin_items = np.zeros(p.touches.shape[0], np.int32)
+                self._tcell = np.zeros(p.touches.shape[0], np.int32)
+            iprm[F.I_NTOUCH] = bin_touches(p.touches, n_touch, tgx, tgy, prm[F.P_TB_INV_W], prm[F.P_TB_INV_H],
+                                           self._tbin_start, self._tcell, self._tbin_items)
         touch_near(p.touches, n_touch, tgx, tgy, prm[F.P_TB_INV_W], prm[F.P_TB_INV_H], self.wrap,
                    prm[F.P_W], prm[F.P_H], reach, self._tnear)
         n_pulse = min(max(int(p.n_pulses), 0), p.pulses.shape[0])
@@ -301,7 +318,8 @@ class Swarm:
                              self._shifts, self._nfx, self._nfy, self._nsvx, self._nsvy, self._nnb)
         step_particles(self._xs, self._ys, self._vxs, self._vys, self._es, self._sps, self._hxs, self._hys,
                        self._nfx, self._nfy, self._nsvx, self._nsvy, self._nnb, self._cell_start, prm,
-                       self._iprm, self.flow.gx, self.flow.gy, self._tfield, self._tnear,
+                       self._iprm, self.flow.gx, self.flow.gy, p.touches, self._tbin_start, self._tbin_items,
+                       self._tfield, self._tnear,
                        p.pulses, self.x, self.y, self.vx, self.vy, self.energy, self.species,
                        self.target_x, self.target_y, self._block_stats, self._block_species)
 
