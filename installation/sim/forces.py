@@ -20,7 +20,7 @@ from numba import njit, prange
 
 from .flow import flow_at
 from .neighbours import axis_bins, min_image
-from .touch_field import touch_at
+from .touch_field import finite_row, touch_at
 
 LIFE_GAIN = 24.0      # 1/s² per unit of Σ F·r·(unit vector): particle life scales with the radius
 ALIGN_GAIN = 4.0      # 1/s per unit of `alignment`
@@ -370,11 +370,7 @@ def bin_touches(touches, n_touches, tgx, tgy, tb_inv_w, tb_inv_h, tbin_start, tc
     for c in range(nb + 1):
         tbin_start[c] = 0
     for t in range(n_touches):
-        ok = True
-        for k in range(4):
-            if not math.isfinite(touches[t, k]):
-                ok = False
-        if not ok:
+        if not finite_row(touches, t):
             tcell[t] = -1
             continue
         bx = min(max(int(np.float64(touches[t, 0]) * tb_inv_w), 0), tgx - 1)

@@ -82,6 +82,15 @@ def _span(t, r, step, n, wrap):
     return lo, hi
 
 
+@njit(nogil=True, cache=True, inline="always")
+def finite_row(rows, t):
+    """Row t holds no NaN or infinity (the kernels skip such a touch or pulse)."""
+    for k in range(rows.shape[1]):
+        if not math.isfinite(rows[t, k]):
+            return False
+    return True
+
+
 @njit(nogil=True, cache=True)
 def rasterize(touches, n_touches, touch_r, wrap, w, h, nxc, nyc, field):
     """Draw the live touches into field[:, :nyc + 1, :nxc + 1] (cleared first). Rows with a
@@ -108,11 +117,7 @@ def rasterize(touches, n_touches, touch_r, wrap, w, h, nxc, nyc, field):
     any_none = False
     any_species = False
     for t in range(n_touches):
-        ok = True
-        for k in range(4):
-            if not math.isfinite(touches[t, k]):
-                ok = False
-        if not ok:
+        if not finite_row(touches, t):
             continue
         drawn += 1
         tx = np.float64(touches[t, 0])
