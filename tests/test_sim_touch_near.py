@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from installation.sim import forces as F
+from installation.sim import touch_field as TF
 
 
 @pytest.mark.parametrize("r", [0.18, 0.03])
@@ -67,17 +68,19 @@ def test_the_swarms_near_map_covers_everything_its_touches_reach(boundary, r):
     sw = Swarm(s)
     p = StepParams.from_settings(s)
     rng = np.random.default_rng(9)
+    n = TF.GRID_FROM if r > 0.1 else 6         # the grid, and the exact sum
     p.touch_radius = r
-    p.n_touches = 6
-    p.touches[:6, 0] = rng.uniform(0, s.aspect, 6)
-    p.touches[:6, 1] = rng.uniform(0, 1, 6)
+    p.n_touches = n
+    p.touches[:n, 0] = rng.uniform(0, s.aspect, n)
+    p.touches[:n, 1] = rng.uniform(0, 1, n)
     p.touches[0, :2] = (0.004, 0.996)
-    p.touches[:6, 2] = 1.0
-    p.touches[:6, 3] = np.arange(6) % 5 - 1
+    p.touches[:n, 2] = 1.0
+    p.touches[:n, 3] = np.arange(n) % 5 - 1
     sw._load(p)
+    assert sw._iprm[F.I_TF_GRID] == (1 if r > 0.1 else 0)
     px, py = rng.uniform(0, s.aspect, 100_000), rng.uniform(0, 1, 100_000)
     sp = rng.integers(0, 4, px.shape[0])
-    _, _, energy = R.touch_ref(px, py, sp, p.touches, 6, r, s.touch_others, s.aspect, boundary == "wrap", 4)
+    _, _, energy = R.touch_ref(px, py, sp, p.touches, n, r, s.touch_others, s.aspect, boundary == "wrap", 4)
     prm, iprm = sw._prm, sw._iprm
     nx, ny = F.NEAR_SUB * iprm[F.I_TGX], F.NEAR_SUB * iprm[F.I_TGY]
     cx = np.clip((px * prm[F.P_TB_INV_W] * F.NEAR_SUB).astype(np.int64), 0, nx - 1)

@@ -169,7 +169,7 @@ def test_the_touch_grid_skips_broken_rows_and_matches_its_twin():
         sp = rng.integers(0, 4, 5000)
         got = np.array([TF.touch_at(x[i], y[i], int(sp[i]), field, nx, ny, nx / (16 / 9), float(ny), 0.2, none, some)
                         for i in range(5000)])
-        want = np.stack(R.touch_ref(x, y, sp, touches, 30, 0.18, 0.2, 16 / 9, wrap, 4), axis=1)
+        want = np.stack(R.touch_ref(x, y, sp, touches, 30, 0.18, 0.2, 16 / 9, wrap, 4), axis=1)   # >= GRID_FROM
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     assert TF.rasterize(touches, 0, 0.18, True, 16 / 9, 1.0, nx, ny, field) == (0, False, False)
 
@@ -183,7 +183,10 @@ def test_the_touch_grid_is_close_to_the_exact_pull(wrap):
     touches = np.array([[0.05, 0.97, 1.0, -1.0]], np.float32)     # by a corner: across the wrap
     x, y = rng.uniform(0, w, 200_000), rng.uniform(0, 1, 200_000)
     sp = rng.integers(0, 4, x.shape[0])
-    grid = R.touch_ref(x, y, sp, touches, 1, r, 0.2, w, wrap, 4)
+    padded = np.zeros((TF.GRID_FROM, 4), np.float32)      # as many rows as make the grid ...
+    padded[:] = touches[0]
+    padded[1:, 2] = 0.0                                    # ... all but one of no strength
+    grid = R.touch_ref(x, y, sp, padded, TF.GRID_FROM, r, 0.2, w, wrap, 4)
     exact = R.touch_exact_ref(x, y, sp, touches, 1, r, 0.2, w, wrap)
     dx, dy = x - 0.05, y - 0.97
     if wrap:
@@ -281,16 +284,19 @@ def test_step_matches_reference_when_crowded():
 
 
 @pytest.mark.parametrize("boundary", ["wrap", "walls"])
-def test_a_reach_too_small_for_the_grid_is_summed_exactly(boundary):
-    """Under `grid_min_reach` a touch would fall between the grid's nodes: the swarm sums the
-    touches per particle instead (cheap: few particles are in so small a reach)."""
+def test_many_touches_go_through_the_grid_and_few_or_small_ones_are_summed(boundary):
+    """A crowd touching at once (GRID_FROM or more) is drawn into the grid; fewer touches, or a
+    reach under `grid_min_reach` (a touch would fall between the nodes), are summed per
+    particle. Each path against its twin."""
     settings = SimSettings(particles=400, species=4, radius=0.09, boundary=boundary, seed=2)
-    inp = R.make_inputs(400, seed=11, aspect=settings.aspect, species=4)
+    inp = R.make_inputs(400, seed=11, aspect=settings.aspect, species=4, touches=TF.GRID_FROM + 8)
     for k, v in ISOLATE["touch"].items():
         setattr(inp.params, k, v)
-    inp.params.touch_radius = 0.05
-    assert inp.params.touch_radius < TF.grid_min_reach(settings.aspect) < 0.18
-    sw = _compare(settings, inp)
-    assert sw._iprm[F.I_TF_GRID] == 0
     inp.params.touch_radius = 0.18
     assert _compare(settings, inp)._iprm[F.I_TF_GRID] == 1
+    inp.params.touch_radius = 0.05
+    assert inp.params.touch_radius < TF.grid_min_reach(settings.aspect)
+    assert _compare(settings, inp)._iprm[F.I_TF_GRID] == 0
+    inp.params.touch_radius = 0.18
+    inp.params.n_touches = TF.GRID_FROM - 1
+    assert _compare(settings, inp)._iprm[F.I_TF_GRID] == 0

@@ -142,9 +142,9 @@ def life_ref(x, y, vx, vy, species, u, v, radius, repel, aspect, wrap, pull):
 
 def touch_ref(x, y, species, touches, n_touches, touch_r, others, aspect, wrap, nsp):
     """The touches' pull and energy as the swarm reads them: drawn into the grid of
-    `touch_field` (every node within reach, touch by touch), read back bilinearly; a reach
-    under `grid_min_reach` summed exactly."""
-    if touch_r < TF.grid_min_reach(aspect):
+    `touch_field` (every node within reach, touch by touch), read back bilinearly; summed
+    exactly where `use_grid` says the swarm does."""
+    if not TF.use_grid(n_touches, touch_r, aspect):
         return touch_exact_ref(x, y, species, touches, n_touches, touch_r, others, aspect, wrap)
     nxc, nyc = TF.field_shape(aspect, touch_r)
     hx, hy = aspect / nxc, 1.0 / nyc

@@ -130,7 +130,6 @@ class Swarm:
 
         self._tnear = np.zeros((F.NEAR_SUB * TOUCH_BINS_MAX) ** 2, np.uint8)
         self._tfield = touch_field.allocate(self.aspect, k)
-        self._grid_min_reach = touch_field.grid_min_reach(self.aspect)
         # the exact path, for reaches too small for the grid: touches binned by bins >= a reach
         self._tbin_start = np.zeros(TOUCH_BINS_MAX * TOUCH_BINS_MAX + 1, np.int32)
         self._tbin_items = np.zeros(0, np.int32)
@@ -243,9 +242,9 @@ class Swarm:
         prm[F.P_TOUCH_R] = touch_r
         n_touch = min(max(int(p.n_touches), 0), p.touches.shape[0])
         # the touches as a grid the particles read (touch_field.py): a tick's cost stays
-        # bounded however many phones touch at once; a reach too small for the grid is summed
-        # exactly, per particle, over the touches in its 3x3 bins
-        grid = touch_r >= self._grid_min_reach
+        # bounded however many phones touch at once; a few touches, or a reach too small for the
+        # grid, are summed exactly, per particle, over the touches in its 3x3 bins
+        grid = touch_field.use_grid(n_touch, touch_r, self.aspect)
         iprm[F.I_TF_GRID] = 1 if grid else 0
         reach = touch_r
         if grid:

@@ -17,8 +17,8 @@ A the touches of no species, B all touches of one, S_s those of species s: chann
 2 + s of the grid, each holding (pull x, pull y, energy). Nodes are `FIELD_SUB` per reach (at
 most `MAX_CELLS` cells in all); a particle interpolates the four nodes around it (bilinear), so
 the pull reaches a cell diagonal beyond r, fading to zero there (`reach`: what `touch_near`
-must cover). Reaches under `grid_min_reach` (0.083 in a 16/9 world) are summed exactly per
-particle instead. Against the exact sum, the pull of one touch is within 3 % of its strongest pull
+must cover). Fewer than GRID_FROM touches, and reaches under `grid_min_reach` (0.083 in a 16/9
+world), are summed exactly per particle instead (`use_grid`): cheaper there, and exact. Against the exact sum, the pull of one touch is within 3 % of its strongest pull
 (RMS 1.5 %) over the inner three quarters of its reach and within 14 % at the rim, where the
 exact pull falls to zero with a kink that a grid rounds off (a test holds these bounds): the
 price of a bounded tick, and not one the eye can find in a swarm.
@@ -33,8 +33,16 @@ import numpy as np
 from numba import njit
 
 FIELD_SUB = 8          # grid nodes per touch reach (finer: closer to the exact sum, more to draw)
+GRID_FROM = 16         # touches at once from which the grid is used; fewer are summed exactly
 MAX_CELLS = 16384      # cells of the grid at most (16/9 world: 171 x 96)
 BASE = 2               # channels before the per-species ones: A (no species), B (any species)
+
+
+def use_grid(n_touches: int, touch_r: float, aspect: float) -> bool:
+    """Whether a tick's touches go through the grid: many of them (GRID_FROM or more; a few
+    cost less summed exactly, per particle, and are exact: the attract crowd's two or three,
+    a quiet room's), and a reach the grid can draw."""
+    return n_touches >= GRID_FROM and touch_r >= grid_min_reach(aspect)
 
 
 def grid_min_reach(aspect: float) -> float:
