@@ -107,7 +107,8 @@ class Pipeline:
         winner = self.votes.update(tick)
         if winner:
             log.info("the audience voted for scene '%s'", winner)
-            self._reject(self.mixer.switch(winner, self.config.votes.crossfade_s, tick))
+            # a refusal here is the mixer's (logged there), not an operator message's: not counted
+            self.mixer.switch(winner, self.config.votes.crossfade_s, tick)
         cfg = self.mixer.update(tick)
         if cfg is not self.config:
             self._set_config(cfg)
