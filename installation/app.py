@@ -118,6 +118,7 @@ class RunStage:
         self.paused = False
         self.step_once = False
         self.seek = None                  # replay only: callable(seconds) jumping in the session
+        self.last_tick: int | None = None  # replay only: the session's length in ticks
         # an offline driver renders each tick's share of samples (exact integers: no drift)
         self.offline = audio is not None and hasattr(audio, "render_to_tick")
         self._audio_cfg = pipeline.config.audio
@@ -125,6 +126,8 @@ class RunStage:
     def tick(self) -> None:
         if self.paused and not self.step_once:
             return
+        if self.last_tick is not None and self.p.tick >= self.last_tick:
+            return      # a replay's end: catch-up ticks past it would leave its state_hash
         self.step_once = False
         tick = self.p.tick
         events = self.source(tick)
@@ -583,6 +586,7 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
     def keep_going():
         return stage.p.tick < total and base_keep_going()
     stage.keep_going = keep_going
+    stage.last_tick = total
 
     def on_frame(stats):
         stage.stats = stats

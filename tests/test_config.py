@@ -203,3 +203,22 @@ def test_odd_files_in_the_scenes_folder(tmp_path):
     assert list_scenes(cfg) == ["calm"] and cfg.scenes.broken == {}
     from installation.ops.preflight import preflight
     assert preflight(cfg, strict=True) == []
+
+
+def test_a_start_up_scene_cannot_loosen_audience_safety(tmp_path, caplog):
+    """As at a switch: the flash guard's geometry, quiet hours and the loudness limits are the
+    config file's alone, whichever scene the show starts in."""
+    import logging
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "scenes" / "loud.toml").write_text(
+        "[safety]\nquiet_brightness = 1.0\nimage_width_deg = 5.0\n"
+        "[audio]\nceiling_dbtp = 0.0\nlufs_ceiling = 0.0\nvolume = 0.4\n")
+    p = write(tmp_path, "[scene]\nname = 'loud'\n")
+    with caplog.at_level(logging.WARNING):
+        cfg = load_config(p, env={})
+    base = load_config(write(tmp_path, "[scene]\nname = ''\n"), env={})
+    assert cfg.safety == base.safety
+    assert (cfg.audio.ceiling_dbtp, cfg.audio.lufs_ceiling) == (base.audio.ceiling_dbtp, base.audio.lufs_ceiling)
+    assert cfg.audio.volume == 0.4                       # the rest of the scene applies
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "safety.quiet_brightness is audience safety" in said and "audio.lufs_ceiling is audience safety" in said

@@ -71,3 +71,20 @@ def test_unpaced_runs_one_tick_per_frame_as_fast_as_it_can():
     assert (stats.ticks, stats.frames, stats.dropped_ticks) == (50, 50, 0)
     assert stats.percentile(99) == pytest.approx(12.0)
     assert stats.fps_recent == pytest.approx(1 / 0.012, rel=1e-6)
+
+
+def test_a_replay_never_ticks_past_its_session(monkeypatch):
+    """A slow frame owes several ticks; at a replay's end the catch-up stops at the session's
+    last tick (it ran past it, and the replay ended on another state_hash)."""
+    from installation.app import RunStage, StopFlag
+    from installation.config import load_config
+    from installation.pipeline import Pipeline
+    cfg = load_config(env={}, sets=["sim.particles=500", "render.width=128", "render.height=72"])
+    ft = FakeTime()
+    stage = RunStage(Pipeline(cfg), source=lambda tick: [], stop=StopFlag())
+    stage.frame = lambda: setattr(ft, "now", ft.now + 3.5 / 60)      # every frame owes ~4 ticks
+    total = 10
+    stage.keep_going = lambda: stage.p.tick < total
+    stage.last_tick = total
+    run_loop(stage, tick_s=1 / 60, max_catchup=8, clock=ft.clock, sleep=ft.sleep)
+    assert stage.p.tick == total

@@ -267,3 +267,13 @@ def test_a_session_without_recorded_scenes_switches_in_its_recorded_folder(tmp_p
     cli(["replay", str(rec), "--headless", "--no-audio", "--summary", str(out)], env)
     assert summary(out)["scene"] == "harbour"
     assert summary(out)["state_hash"] == summary(live)["state_hash"]
+
+
+def test_a_replay_in_a_window_ends_on_the_recorded_state(recorded):
+    """Paced in a window at 8x, every frame is owed several ticks: the catch-up must stop at
+    the session's end, not run past it (it ended on other hashes six times in nine)."""
+    env, tmp, rec, live, _ = recorded
+    out = tmp / "window8.json"
+    cli(["replay", str(rec), "--speed", "8", "--no-audio", "--summary", str(out)], env)
+    s = summary(out)
+    assert s["ticks"] == live["ticks"] and s["state_hash"] == live["state_hash"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import types
 from dataclasses import dataclass
@@ -52,6 +53,13 @@ class Config:
 
 
 NOT_TOML = ("base_dir", "scenes")
+# Audience safety is the config file's alone: a scene sets none of it, neither at a switch
+# (ops/scenes.py) nor at start-up, nor does /param.
+SAFETY_KEYS = frozenset({
+    "audio.ceiling_dbtp", "audio.lufs_ceiling", "audio.ride_attack_s", "audio.ride_release_s",
+    "audio.quiet_lufs",
+})
+SAFETY_SECTIONS = ("safety",)
 SECTION_NAMES = tuple(f.name for f in dataclasses.fields(Config) if f.name not in NOT_TOML)
 
 
@@ -226,11 +234,28 @@ def load_config(path: str | os.PathLike | None = None, *, scene: str | None = No
     library = scene_library(base_dir, head.scene.folder, config_file=path)
     head = dataclasses.replace(head, scenes=library)
     scene_name = scene if scene is not None else head.scene.name
-    scene_tree = read_scene(head, scene_name)
+    scene_tree = _without_safety(read_scene(head, scene_name), scene_name)
     tree = merge(merge(merge(file_tree, scene_tree), env_tree), set_tree)
     tree = merge(tree, {"scene": {"name": scene_name}})
     where = f"{path} (with scene '{scene_name}')" if scene_name else str(path)
     return dataclasses.replace(from_tree(tree, where, base_dir), scenes=library)
+
+
+def _without_safety(tree: dict, name: str) -> dict:
+    """A start-up scene's overlay less what audience safety keeps for the config file (each
+    key dropped is said once: a scene written to loosen a limit must not do so silently)."""
+    out = {}
+    for sec, table in tree.items():
+        for key in table:
+            if sec in SAFETY_SECTIONS or f"{sec}.{key}" in SAFETY_KEYS:
+                logging.getLogger(__name__).warning(
+                    "scene '%s': %s.%s is audience safety, set in the config file only; ignored", name, sec, key)
+        if sec in SAFETY_SECTIONS:
+            continue
+        kept = {k: v for k, v in table.items() if f"{sec}.{k}" not in SAFETY_KEYS}
+        if kept:
+            out[sec] = kept
+    return out
 
 
 def config_from_session(data: Mapping[str, Any], base_dir: str | None = None) -> Config:

@@ -37,7 +37,7 @@ import typing
 from typing import Any
 
 from ..config.loader import ConfigError, _suggest, merge
-from ..config.model import Config, from_tree, list_scenes, read_scene, to_dict
+from ..config.model import SAFETY_KEYS, Config, from_tree, list_scenes, read_scene, to_dict
 from .logs import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -53,10 +53,7 @@ FIXED_AT_START = frozenset({
 })
 # Audience safety (loudness limits, quiet hours) is set in the config file only: neither a
 # scene nor /param may loosen it while the exhibit runs. ([safety] is not a scene section.)
-PROTECTED = frozenset({
-    "audio.ceiling_dbtp", "audio.lufs_ceiling", "audio.ride_attack_s", "audio.ride_release_s",
-    "audio.quiet_lufs",
-})
+PROTECTED = SAFETY_KEYS    # config/model.py: a start-up scene may not set them either
 OPERATOR_KEYS = frozenset({"render.brightness", "audio.volume"})
 MAX_CROSSFADE_S = 600.0
 
