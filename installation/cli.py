@@ -184,11 +184,11 @@ def _dispatch(args) -> int:
         return 0
     if cmd == "list-scenes":
         from .config import load_config
-        from .config.model import list_scenes
+        from .config.model import broken_scenes, list_scenes
         cfg = load_config()
         for name in list_scenes(cfg):
             print(name)
-        for name, why in sorted(getattr(cfg.scenes, "broken", {}).items()):
+        for name, why in sorted(broken_scenes(cfg).items()):
             print(f"warning: scene '{name}' cannot be used: {why}", file=sys.stderr)
         return 0
     if cmd == "list-audio-devices":

@@ -49,7 +49,7 @@ class Config:
     # a session's header: a switch never reads the disk on the frame loop, and a replay
     # switches to the scenes the recording had, wherever and whenever it runs. None: read the
     # scenes folder when asked. Not a TOML key.
-    scenes: Mapping[str, Mapping] | None = dataclasses.field(default=None, compare=False)
+    scenes: SceneLibrary | None = dataclasses.field(default=None, compare=False)
 
 
 NOT_TOML = ("base_dir", "scenes")
@@ -123,6 +123,11 @@ def _valid_name(name: str) -> None:
         raise ConfigError(f"scene '{name}': a scene name is letters, digits, - and _ only")
 
 
+def broken_scenes(config: Config) -> dict[str, str]:
+    """Scene name → why its file cannot be used, for the scenes read at start-up."""
+    return config.scenes.broken if isinstance(config.scenes, SceneLibrary) else {}
+
+
 def read_scene(config: Config, name: str) -> dict:
     """A scene's overlay tree, checked against the schema; ConfigError names a missing scene."""
     if not name:
@@ -130,7 +135,7 @@ def read_scene(config: Config, name: str) -> dict:
     _valid_name(name)
     from .loader import _suggest
     if config.scenes is not None:
-        broken = getattr(config.scenes, "broken", {})
+        broken = broken_scenes(config)
         if name in broken:
             raise ConfigError(broken[name])
         if name not in config.scenes:

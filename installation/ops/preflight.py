@@ -10,7 +10,8 @@ at 21:00 when the schedule reaches it.
 from __future__ import annotations
 
 from ..config.loader import ConfigError
-from ..config.model import Config, list_scenes
+from ..config.model import Config, broken_scenes, list_scenes
+from .settings import PLAYLIST_WORD, parse_entry
 
 
 def preflight(cfg: Config, *, strict: bool) -> list[str]:
@@ -27,9 +28,10 @@ def preflight(cfg: Config, *, strict: bool) -> list[str]:
     flash = check_flash_settings(cfg.safety)      # ConfigError without the override phrase
     if flash:
         warnings.append(flash)
-    broken = dict(getattr(cfg.scenes, "broken", {}) or {})
-    for name in cfg.schedule.playlist + tuple(e.split("=", 1)[1].strip() for e in cfg.schedule.entries):
-        if name in broken:
+    broken = broken_scenes(cfg)
+    named = list(cfg.schedule.playlist) + [parse_entry(e)[1] for e in cfg.schedule.entries]
+    for name in named:
+        if name != PLAYLIST_WORD and name in broken:
             raise ConfigError(f"[schedule] names scene '{name}', which cannot be used: {broken[name]}")
     for name, why in sorted(broken.items()):
         if strict:

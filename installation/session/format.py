@@ -75,4 +75,3 @@ def free_path(path: Path) -> Path:
         found = path.with_name(f"{path.stem}-{n}{path.suffix}")
         n += 1
     return found
-

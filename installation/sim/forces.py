@@ -397,10 +397,8 @@ def count_bad_rows(rows, n):
     """How many of the first n rows hold a NaN or an infinity (the kernels skip those rows)."""
     bad = 0
     for t in range(n):
-        for k in range(rows.shape[1]):
-            if not math.isfinite(rows[t, k]):
-                bad += 1
-                break
+        if not finite_row(rows, t):
+            bad += 1
     return bad
 
 

@@ -105,8 +105,6 @@ def rasterize(touches, n_touches, touch_r, wrap, w, h, nxc, nyc, field):
     non-finite value are skipped. Returns (touches drawn, whether any has no species, whether
     any has one)."""
     nsp = field.shape[0] - BASE
-    if n_touches <= 0:
-        return 0, False, False      # nothing reads the grid on a tick without touches
     for c in range(field.shape[0]):
         for j in range(nyc + 1):
             for i in range(nxc + 1):
