@@ -10,7 +10,10 @@ full pipeline: swarm, renderer, flash guard, audio mailbox; `--headless` would u
 offline audio driver instead) and `--set audio.device=JACK`, and feeds it the `crowd`
 command (default 64 phones in a surge) on a free OSC port. It reads the run's `--summary`
 and prints underflows, callbacks (and the count real time predicts), callback load and the
-machine's load average; `--json` writes the same report.
+machine's load average; `--json` writes the same report. Beside the run, host_latency.py
+measures how often the machine itself left a real-time thread waiting longer than a block
+(`host_gaps_per_10s`, next to `underflows_per_10s`): on a virtual machine those gaps, not the
+program, set the floor of underflows.
 
 Exit 0 with no underflow, 1 with some, 2 when JACK or the run is missing or failed.
 """
@@ -32,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from audio_soak import start_jackd  # noqa: E402  (the sibling script starts JACK the same way)
 from soak import free_udp_port  # noqa: E402  (and the hour soak probes ports the same way)
+from host_latency import HostLatency, verdict  # noqa: E402  (the host's own scheduling gaps, measured beside the run)
 
 
 def realtime_threads(pid: int) -> bool:
@@ -59,13 +63,13 @@ class UnderflowWatch:
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.samples: list[tuple[float, int]] = []      # (seconds since the first status, total)
+        self.t0: float | None = None                    # time.monotonic() of the first status
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self):
         from pythonosc.osc_message import OscMessage
-        t0 = None
         while not self._stop.is_set():
             try:
                 data = self.sock.recv(65536)
@@ -82,8 +86,8 @@ class UnderflowWatch:
             for m in msgs:
                 if m.address == "/status/audio" and m.params:
                     now = time.monotonic()
-                    t0 = now if t0 is None else t0
-                    self.samples.append((round(now - t0, 1), int(m.params[0])))
+                    self.t0 = now if self.t0 is None else self.t0
+                    self.samples.append((round(now - self.t0, 1), int(m.params[0])))
 
     def close(self):
         self._stop.set()
@@ -100,6 +104,15 @@ class UnderflowWatch:
                 out.append(0)
             out[k] += total - last
             last = total
+        return out
+
+    def events_per_window(self, times: list[float], seconds: float = 10.0) -> list[int]:
+        """Events at monotonic `times` (the host's gaps) in the same windows as per_window."""
+        out = [0] * max(len(self.per_window(seconds)), 1)
+        for t in times:
+            k = int((t - (self.t0 or 0.0)) // seconds)
+            if 0 <= k < len(out):
+                out[k] += 1
         return out
 
 
@@ -129,7 +142,7 @@ def main(argv=None) -> int:
     except RuntimeError as exc:
         print(f"audio_run_soak: {exc}", file=sys.stderr)
         return 2
-    run = crowd = None
+    run = crowd = host = None
     tmp = tempfile.TemporaryDirectory()
     summary_path = Path(tmp.name) / "summary.json"
     try:
@@ -144,6 +157,7 @@ def main(argv=None) -> int:
         for s in args.set:
             cmd += ["--set", s]
         load0 = os.getloadavg()[0]
+        host = HostLatency(args.seconds, args.blocksize / 48000).start()
         run = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         # the crowd outlasts the run: the surge holds to the last frame
         crowd = subprocess.Popen([sys.executable, str(ROOT / "run_installation.py"), "crowd", "--to", f"127.0.0.1:{port}",
@@ -154,13 +168,14 @@ def main(argv=None) -> int:
         rt_granted = realtime_threads(jack.pid)
         log, _ = run.communicate(timeout=args.seconds + 180)
         load1 = os.getloadavg()[0]
+        host_report = host.finish(timeout=60)
         if run.returncode != 0 or not summary_path.exists():
             print(f"audio_run_soak: the run failed (exit {run.returncode}):\n{log[-2000:]}", file=sys.stderr)
             return 2
         s = json.loads(summary_path.read_text())
         watch.close()
     finally:
-        for p in (crowd, run):
+        for p in (crowd, run, *(host.procs if host else ())):
             if p is not None and p.poll() is None:
                 p.terminate()
                 try:
@@ -197,6 +212,14 @@ def main(argv=None) -> int:
         "frame_ms_p50": s.get("frame_ms_p50"),
         "frame_ms_p99": s.get("frame_ms_p99"),
         "machine_load_1min": [round(load0, 2), round(load1, 2)],
+        # the host's own gaps, measured beside the run (host_latency.py): underflows in the
+        # windows where a real-time thread could not run for a whole block are the machine's
+        "host_wakeups_later_than_block": host_report["wakeups_later_than_block"],
+        "host_gaps_per_10s": watch.events_per_window(host_report["gap_times"], 10.0),
+        "host_max_wakeup_latency_ms": host_report["max_wakeup_latency_ms"],
+        "host_probe_realtime": host_report["realtime_priority"],
+        "cpu_steal_percent": host_report["cpu_steal_percent"],
+        "host_verdict": verdict(host_report),
         "cpu_count": os.cpu_count(),
     }
     print(json.dumps(report, indent=2))

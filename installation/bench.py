@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import load_config
+from .ops.hostload import cpu_times, others_busy_percent, own_cpu_seconds, steal_percent
 
 
 def _progress(msg: str) -> None:
@@ -234,6 +235,7 @@ def bench_compile() -> tuple[float, float]:
 
 def bench_command(args) -> int:
     cfg = load_config(env={})
+    host0, own0 = cpu_times(), own_cpu_seconds()
     reps = 20 if args.quick else 60
     counts = (25000, 50000, 100000) if args.quick else (25000, 50000, 100000, 200000)
     result = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
@@ -249,8 +251,16 @@ def bench_command(args) -> int:
     result["compile_s_cold"], result["compile_s_cached"] = cold, cached
     from .parallel import kernel_threads
     result["machine"]["kernels"] = kernel_threads()   # numbers differ by threading layer
+    host1 = cpu_times()
+    result["machine"]["cpu_steal_percent"] = steal_percent(host0, host1)
+    result["machine"]["cpu_others_percent"] = others_busy_percent(host0, host1, own_cpu_seconds() - own0)
     _progress("")
     print(f"kernels: {result['machine']['kernels']}, {result['machine']['cpus']} CPUs")
+    m = result["machine"]
+    if m["cpu_steal_percent"] is not None:
+        # a noisy machine makes slow medians: say how quiet it was while they were taken
+        print(f"machine while measuring: {m['cpu_steal_percent']:.1f}% of CPU time stolen by the hypervisor, "
+              f"{m['cpu_others_percent']:.1f}% used by other processes")
     print(f"{'measure':34s} {'median':>10s}")
     for n, ms in result["sim_ms_per_tick"].items():
         print(f"{'simulation ' + n + ' particles':34s} {ms:8.2f} ms/tick")

@@ -38,5 +38,8 @@ def test_short_audio_soak_of_the_whole_installation(tmp_path, cli_env, require):
     # scheduler alone costs 10-15 per 10 s on a 2-core machine at this load (measured here
     # with --no-realtime: 4, 13, 11), so the bound follows what the server was granted.
     windows = r["underflows_per_10s"]
+    # the host's own gaps were measured beside the run, in the same windows
+    assert len(r["host_gaps_per_10s"]) == len(windows) and r["host_max_wakeup_latency_ms"] > 0, r
+    assert sum(r["host_gaps_per_10s"]) <= r["host_wakeups_later_than_block"] and r["host_verdict"], r
     per_window = 3 if r["jack_realtime_granted"] else 25
     assert len(windows) >= 2 and sum(windows[1:]) <= per_window * (len(windows) - 1), (r["jack_realtime_granted"], windows)
