@@ -60,15 +60,21 @@ def open_display(cfg: Config, headless: bool, render_size):
         raise UserError(str(exc)) from None
 
 
-def open_audio(cfg: Config, headless: bool, no_audio: bool):
+def open_audio(cfg: Config, headless: bool, no_audio: bool, first=None):
+    """The audio driver, with `first` (the pipeline's parameters before its first tick: the
+    volume, quiet hours) published before the first block is rendered."""
     if no_audio or not cfg.audio.enabled:
         return None
     if headless:
         from .audio.offline import OfflineAudio
-        return OfflineAudio(cfg.audio)
-    from .audio.output import AudioOutput
+        audio = OfflineAudio(cfg.audio)
+    else:
+        from .audio.output import AudioOutput
+        audio = AudioOutput(cfg.audio)
+    if first is not None:
+        audio.publish(first)
     # the callback is native code (audio/native_callback.py): it never waits for the GIL
-    return AudioOutput(cfg.audio).start()
+    return audio.start()
 
 
 def audio_stats(audio) -> dict:
@@ -236,7 +242,7 @@ def run_command(args, cfg: Config) -> int:
     display = open_display(cfg, args.headless, render_size)
     headless = display is None
     # no display is no reason to go silent: only --headless means "no devices at all"
-    audio = open_audio(cfg, args.headless, args.no_audio)
+    audio = open_audio(cfg, args.headless, args.no_audio, first=pipeline.audio)
     parts = _LiveParts(cfg, args, pipeline, audio)
     try:
         parts.open()
@@ -549,7 +555,7 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
     offline = exporting or args.wav or args.headless or display is None
     audio = None
     if args.wav or not args.no_audio:
-        audio = open_audio(cfg, offline, False)
+        audio = open_audio(cfg, offline, False, first=pipeline.audio)
     tmpdir = tempfile.TemporaryDirectory(prefix="living-mosaic-export-")
     wav_path = Path(args.wav) if args.wav else (Path(tmpdir.name) / "audio.wav" if exporting and audio else None)
     wav = WavWriter(wav_path, cfg.audio.samplerate, 2) if wav_path is not None and audio is not None else None

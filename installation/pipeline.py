@@ -59,8 +59,12 @@ class Pipeline:
         self.votes = VoteBox(config.votes, self.tick_hz, self.mixer.scenes())
         self.quiet = QuietHours.from_settings(config.safety)
         self.time_of_day = time_of_day
-        self.quiet_amount = 0.0
+        # quiet hours hold from the first sample: a start at night must not open at the day's
+        # loudness ceiling (the audio's ceiling moves 1 dB/s) before the first tick's publish
+        self.quiet_amount = self.quiet.amount(time_of_day(0)) if time_of_day is not None else 0.0
         self.audio = AudioParams()
+        self.audio.volume = self.control.volume
+        self.audio.quiet = self.quiet_amount
         w, h = render_size or (config.render.width, config.render.height)
         self.renderer = CpuRenderer(config.render, config.sim.species, config.sim.aspect, w, h)
         self._render_settings = config.render      # in force (a scene may change them) ...

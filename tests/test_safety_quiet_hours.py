@@ -74,3 +74,22 @@ def test_settings_hold_the_schedule(tmp_path):
     cfg.write_text('[safety]\nquiet_hours = ["22:00-7"]\n')
     with pytest.raises(ConfigError, match="quiet_hours"):
         load_config(cfg, scene="", env={})
+
+
+def test_a_start_inside_quiet_hours_is_quiet_from_the_first_block():
+    """The live stream renders blocks before the frame loop's first tick publishes anything:
+    they must already hold the night's loudness ceiling, not the day's (which the rider would
+    then take 10 s and more to leave, at 1 dB/s)."""
+    from datetime import datetime
+    from installation.app import open_audio
+    from installation.pipeline import Pipeline
+    cfg = load_config(env={}, sets=['safety.quiet_hours=["00:00-24:00"]', "safety.quiet_ramp_min=0",
+                                    "sim.particles=2000", "render.width=128", "render.height=72"])
+    pipeline = Pipeline(cfg, time_of_day=lambda tick: datetime(2026, 11, 26, 3, 0))
+    assert pipeline.quiet_amount == 1.0 and pipeline.audio.quiet == 1.0
+    audio = open_audio(cfg, headless=True, no_audio=False, first=pipeline.audio)
+    audio.render(cfg.audio.blocksize)           # a block before any tick
+    assert audio.stats()["loudness_ceiling_lufs"] == pytest.approx(cfg.audio.quiet_lufs, abs=0.1)
+    day = open_audio(cfg, headless=True, no_audio=False)     # nothing published: the day's ceiling
+    day.render(cfg.audio.blocksize)
+    assert day.stats()["loudness_ceiling_lufs"] > cfg.audio.quiet_lufs + 5
