@@ -306,3 +306,28 @@ def test_a_scene_switch_applies_to_the_running_swarm():
     assert twin.state_hash() == sw.state_hash()            # switches replay exactly
     with pytest.raises(ValueError, match="particles"):
         sw.apply_settings(dataclasses.replace(s, particles=3000))
+
+
+def test_a_change_of_flow_speed_after_hours_of_uptime_turns_the_flow_smoothly():
+    """A crossfade or a /param glide changes flow_speed a little every tick. After an hour
+    of uptime that must still turn each lattice gradient by at most spin·2π·speed·dt a tick,
+    not jump it by 2π·Δspeed·uptime (a new random swirl every tick of the fade)."""
+    from installation.sim.flow import SPIN_MAX
+    s = small()
+    sw = Swarm(s)
+    sw.tick = 3600 * s.tick_hz
+    p = StepParams.from_settings(s)
+    nx, ny = sw.flow.nx, sw.flow.ny
+    speeds = np.linspace(0.1, 0.4, 40)          # a 40-tick glide of flow_speed
+    prev, worst = None, 0.0
+    for speed in speeds:
+        p.flow_speed = float(speed)
+        sw.step(p)
+        nx, ny = sw.flow.nx, sw.flow.ny
+        angle = np.arctan2(sw.flow.gy[:ny, :nx], sw.flow.gx[:ny, :nx])
+        if prev is not None:
+            turn = np.abs((angle - prev + np.pi) % (2 * np.pi) - np.pi)
+            worst = max(worst, float(turn.max()))
+        prev = angle
+    bound = SPIN_MAX * 2 * np.pi * speeds.max() / s.tick_hz
+    assert 0.0 < worst <= bound * (1 + 1e-9), (worst, bound)

@@ -87,9 +87,9 @@ def test_neighbour_pass_matches_all_pairs(wrap, aspect, radius):
     assert want[4].mean() > 3
 
 
-def _lattice(scale=3.0, speed=0.4, t=2.5, aspect=16 / 9):
+def _lattice(scale=3.0, phase=2 * math.pi * 0.4 * 2.5, aspect=16 / 9):
     lat = FlowLattice(aspect, np.random.default_rng(5))
-    lat.update(t, scale, speed)
+    lat.update(phase, scale)
     return lat
 
 
@@ -219,6 +219,7 @@ def _swarm_at(inp, settings):
                       ("species", inp.species), ("target_x", inp.home_x), ("target_y", inp.home_y)):
         getattr(sw, name)[:] = src
     sw.tick = inp.tick
+    sw.flow_phase = inp.flow_phase
     return sw
 
 

@@ -39,9 +39,10 @@ class FlowLattice:
         self.gy = np.zeros((my, mx), np.float64)
         self.nx, self.ny = 1, 1
 
-    def update(self, t: float, scale: float, speed: float) -> None:
+    def update(self, phase: float, scale: float) -> None:
+        """Gradients at a flow phase (radians, the swarm's running sum of 2π·flow_speed·dt)."""
         self.nx, self.ny = lattice_shape(self.aspect, scale)
-        fill_gradients(self.angle0, self.spin, 2.0 * math.pi * speed * t, self.nx, self.ny, self.gx, self.gy)
+        fill_gradients(self.angle0, self.spin, phase, self.nx, self.ny, self.gx, self.gy)
 
     @property
     def kx(self) -> float:

@@ -255,6 +255,7 @@ class TickInputs:
     home_y: np.ndarray
     params: StepParams
     tick: int
+    flow_phase: float = 0.0     # the swarm's running flow phase at this tick
 
 
 def make_inputs(n: int, seed: int, aspect: float = 16 / 9, species: int = 4,
@@ -277,7 +278,7 @@ def make_inputs(n: int, seed: int, aspect: float = 16 / 9, species: int = 4,
         vx=rng.normal(0, 0.05, n).astype(f32), vy=rng.normal(0, 0.05, n).astype(f32),
         energy=rng.uniform(0, 1, n).astype(f32), species=(np.arange(n) % species).astype(np.int32),
         home_x=rng.uniform(0, aspect, n).astype(f32), home_y=rng.uniform(0, 1, n).astype(f32),
-        params=p, tick=int(rng.integers(0, 10_000)))
+        params=p, tick=int(rng.integers(0, 10_000)), flow_phase=float(rng.uniform(0.0, 1e4)))
 
 
 def _to_world_ref(p, v, size, wrap):
@@ -314,7 +315,7 @@ def step_ref(inp: TickInputs, settings, u, v, angle0, spin):
     ay = F.LIFE_GAIN * fy + p.alignment * F.ALIGN_GAIN * (svy / (nb + 1) - vy)
 
     nx, ny = lattice_shape(aspect, p.flow_scale)
-    gxs, gys = flow_gradients_ref(angle0, spin, 2 * math.pi * p.flow_speed * inp.tick * dt, nx, ny)
+    gxs, gys = flow_gradients_ref(angle0, spin, inp.flow_phase, nx, ny)
     fu, fv = flow_ref(x64, y64, gxs, gys, nx, ny, nx / aspect, float(ny))
     if p.flow_strength != 0:
         ax = ax + p.flow_strength * fu

@@ -83,6 +83,11 @@ class Swarm:
         self.radius = float(s.radius)
         self.wrap = s.boundary == "wrap"
         self.tick = 0
+        # The flow's phase is summed tick by tick, not computed as 2π·speed·t: with t the
+        # uptime, a change of speed (a crossfade, a /param glide) would jump the phase by
+        # 2π·Δspeed·t, which after an hour is a new random swirl every tick of the fade.
+        # float64: after a year at the top speed its rounding is still ~1e-8 rad.
+        self.flow_phase = 0.0
         self.dt = 1.0 / s.tick_hz
         self.bad_params = 0          # non-finite StepParams scalars (replaced) and rows (skipped)
         self.resets = 0              # particles reset by the non-finite guard, all ticks
@@ -232,7 +237,8 @@ class Swarm:
         prm[F.P_PULSE_SPEED] = self._scalar(p, "pulse_speed")
         prm[F.P_PULSE_W] = self._scalar(p, "pulse_width")
 
-        self.flow.update(self.tick * self.dt, self._scalar(p, "flow_scale"), self._scalar(p, "flow_speed"))
+        self.flow.update(self.flow_phase, self._scalar(p, "flow_scale"))
+        self.flow_phase += 2.0 * math.pi * self._scalar(p, "flow_speed") * self.dt
         iprm[F.I_FLOW_NX] = self.flow.nx
         iprm[F.I_FLOW_NY] = self.flow.ny
         prm[F.P_FLOW_KX] = self.flow.kx
@@ -335,9 +341,10 @@ class Swarm:
         np.divide(self._species_sums, self._species_n, out=self.species_stats)
 
     def state_hash(self) -> str:
-        """sha256 over the tick and every state array, in their current (cell) order."""
+        """sha256 over the tick, the flow phase and every state array, in their current (cell) order."""
         h = hashlib.sha256()
         h.update(np.int64(self.tick).tobytes())
+        h.update(np.float64(self.flow_phase).tobytes())
         for a in (self.x, self.y, self.vx, self.vy, self.energy, self.species, self.target_x, self.target_y):
             h.update(a.tobytes())
         return h.hexdigest()
