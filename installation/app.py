@@ -207,19 +207,20 @@ def _summary(pipeline, stats: LoopStats, audio_final: dict | None, listener, ext
 def osc_rejections(listener, pipeline) -> dict:
     """`osc_rejected` and its kinds: what the listener refused (malformed, wrong types, floods,
     ...) and what got through it but was refused after: messages of newcomers beyond
-    `crowd.max_participants` ("participant-cap"), of sensors beyond it ("sensor-cap"), and
+    `crowd.max_participants` ("participant-cap") or a sender's `crowd.max_per_sender`
+    ("sender-cap"), of sensors beyond it ("sensor-cap"), and
     operator commands naming an unknown scene or parameter ("operator-refused"). A replay
     has no listener: its events were accepted once already."""
     if listener is None:
         return {"osc_rejected": 0, "osc_rejected_by_kind": {}}
     kinds = dict(listener.rejected_by_kind)
     control = pipeline.control
-    for kind, n in (("participant-cap", control.refused), ("sensor-cap", control.sensors_refused),
-                    ("operator-refused", pipeline.operator_rejected)):
+    refusals = (("participant-cap", control.refused), ("sender-cap", control.refused_sender),
+                ("sensor-cap", control.sensors_refused), ("operator-refused", pipeline.operator_rejected))
+    for kind, n in refusals:
         if n:
             kinds[kind] = kinds.get(kind, 0) + n
-    return {"osc_rejected": listener.rejected + control.refused + control.sensors_refused
-            + pipeline.operator_rejected, "osc_rejected_by_kind": kinds}
+    return {"osc_rejected": listener.rejected + sum(n for _, n in refusals), "osc_rejected_by_kind": kinds}
 
 
 def run_command(args, cfg: Config) -> int:

@@ -375,3 +375,49 @@ def test_the_same_ticked_events_reproduce_the_same_state():
     assert other_seed != one
     assert any(row[2] for row in one)                                # touches happened
     assert any(row[9] for row in one)                                # and pulses
+
+
+# ---- one sender, many ids; limits that change while people are there ---------------------------
+def test_one_sender_inventing_ids_cannot_take_every_place():
+    rig = Rig(make_config(crowd=dict(max_participants=20, max_per_sender=4), **QUIET))
+    squat = [ev(f"/crowd/fake{i}/motion", 0.5, src="10.0.0.9:4000") for i in range(40)]
+    rig.run(squat)
+    assert rig.cc.mood.count == 4 and rig.cc.refused_sender == 36 and rig.cc.refused == 0
+    # visitors from their own phones still get in, and a participant already there keeps sending
+    rig.run([ev(f"/crowd/real{i}/motion", 0.5, src=f"10.0.1.{i}:5000") for i in range(10)]
+            + [ev("/crowd/fake0/motion", 0.9, src="10.0.0.9:4000")])
+    assert rig.cc.mood.count == 14 and rig.cc.refused_sender == 36
+    # 0: no limit per sender, only max_participants
+    rig = Rig(make_config(crowd=dict(max_participants=20, max_per_sender=0), **QUIET))
+    rig.run(squat)
+    assert rig.cc.mood.count == 20 and rig.cc.refused == 20 and rig.cc.refused_sender == 0
+
+
+def test_crowd_limits_and_times_follow_a_scene_change():
+    cfg = make_config(crowd=dict(timeout_s=30.0), **QUIET)
+    rig = Rig(cfg)
+    rig.run([ev("/crowd/a/motion", 0.5)], ticks=2)
+    assert rig.cc.mood.count == 1
+    rig.cc.set_config(dataclasses.replace(cfg, crowd=dataclasses.replace(cfg.crowd, timeout_s=1.0,
+                                                                          max_participants=1)))
+    rig.run([ev("/crowd/b/motion", 0.5, src="10.0.0.3:5000")])       # full at the new cap
+    assert rig.cc.refused == 1
+    rig.run(ticks=HZ)                                                  # silent for the new timeout
+    assert rig.cc.mood.count == 0
+
+
+def test_attract_crowd_follows_a_scene_that_changes_its_size_or_turns_it_on():
+    cfg = make_config(attract=dict(enabled=False, after_s=0.0, participants=4, handover_s=0.0))
+    rig = Rig(cfg)
+    rig.run(ticks=HZ)
+    assert not rig.cc.attract_active and not [p for p in rig.cc.participants if p.virtual]
+    on = dataclasses.replace(cfg, attract=dataclasses.replace(cfg.attract, enabled=True, participants=7))
+    rig.cc.set_config(on)
+    rig.run(ticks=5 * HZ)
+    assert rig.cc.attract_active
+    present = [p for p in rig.cc.participants if p.virtual and not p.leaving]
+    assert 0 < len(present) <= 7
+    fewer = dataclasses.replace(on, attract=dataclasses.replace(on.attract, participants=2, mood="calm"))
+    rig.cc.set_config(fewer)
+    rig.run(ticks=5 * HZ)
+    assert 0 < len([p for p in rig.cc.participants if p.virtual and not p.leaving]) <= 2

@@ -31,7 +31,8 @@ def test_scene_param_and_status_over_udp(tmp_path, cli_env):
     out = tmp_path / "s.json"
     proc = start(["--headless", "--no-audio", "--osc-port", str(port), "--duration", "5",
                   "--set", "sim.particles=10000", "--set", f"status.targets=['127.0.0.1:{status_port}']",
-                  "--set", "status.interval_s=0.2", "--set", "crowd.max_participants=2",
+                  "--set", "status.interval_s=0.2", "--set", "crowd.max_participants=3",
+                  "--set", "crowd.max_per_sender=2",
                   "--summary", str(out)], cli_env)
     try:
         wait_for_first_frame(proc)
@@ -39,8 +40,14 @@ def test_scene_param_and_status_over_udp(tmp_path, cli_env):
         send.sendto(msg("/scene", "calm-sanctuary", 0.5), ("127.0.0.1", port))
         send.sendto(msg("/param/flow_strength", 0.9), ("127.0.0.1", port))
         send.sendto(msg("/scene", "no-such-scene"), ("127.0.0.1", port))
-        for who in ("ana", "ben", "cy", "cy"):    # room for two: cy's messages are refused
+        for who in ("ana", "ben", "cy", "cy"):    # two per sender: cy's messages are refused
             send.sendto(msg(f"/crowd/{who}/motion", 0.5), ("127.0.0.1", port))
+        time.sleep(0.1)
+        phone2, phone3 = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
+        phone2.sendto(msg("/crowd/dee/motion", 0.5), ("127.0.0.1", port))     # the third and last place
+        time.sleep(0.1)
+        for _ in range(2):                                                   # full: refused
+            phone3.sendto(msg("/crowd/eve/motion", 0.5), ("127.0.0.1", port))
         seen = {}
         deadline = time.time() + 20.0   # generous: a cold numba cache compiles on the way
         while time.time() < deadline:
@@ -63,8 +70,8 @@ def test_scene_param_and_status_over_udp(tmp_path, cli_env):
     assert s["operator_rejected"] == 1          # the unknown scene, counted, not fatal
     # what got through the listener but was refused after counts as rejected too
     kinds = {k: n for k, n in s["osc_rejected_by_kind"].items() if n}
-    assert kinds == {"operator-refused": 1, "participant-cap": 2}, kinds
-    assert s["osc_rejected"] == 3 and s["participants_peak"] == 2
+    assert kinds == {"operator-refused": 1, "participant-cap": 2, "sender-cap": 2}, kinds
+    assert s["osc_rejected"] == 5 and s["participants_peak"] == 3
 
 
 def test_operator_from_a_non_allowed_host_is_rejected(tmp_path, cli_env):

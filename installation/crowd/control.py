@@ -64,10 +64,9 @@ class CrowdControl:
         self.species = min(sim.species, MAX_SPECIES)
         common = dict(species=self.species, tick_hz=self.tick_hz, timeout_s=c.timeout_s, fade_s=c.fade_s,
                       touch_hold_s=c.touch_hold_s, energy_decay_s=c.energy_decay_s)
-        self._real = Registry(cap=c.max_participants, **common)
+        self._real = Registry(cap=c.max_participants, per_sender=c.max_per_sender, **common)
         self._virtual = Registry(cap=max(1, a.participants), virtual=True, **common)
-        self._attract_crowd = VirtualCrowd(a.participants, a.mood, seed=sim.seed, rate_hz=self.tick_hz,
-                                           prefix="attract-") if a.enabled else None
+        self._attract_crowd = self._new_attract_crowd(config) if a.enabled else None
         self._mood_tracker = MoodTracker(c.mood_smoothing_s, self.tick_hz)
         self._surge = SurgeDetector(c.surge_threshold, c.surge_window_s, self.tick_hz)
         # Pulse positions: a generator of its own, so attract mode and pulses do not disturb each other.
@@ -97,9 +96,29 @@ class CrowdControl:
     def set_config(self, config: Config) -> None:
         """The running configuration changed (a scene crossfade, /param): the mapping, the
         base values and the smoothing follow; participants and the mood are kept."""
+        old = self.config
         self.config = config
-        self._mood_tracker.tau_s = config.crowd.mood_smoothing_s
-        self._surge.threshold = config.crowd.surge_threshold
+        c, a = config.crowd, config.attract
+        self._mood_tracker.tau_s = c.mood_smoothing_s
+        self._surge.threshold = c.surge_threshold
+        if c.surge_window_s != old.crowd.surge_window_s:
+            self._surge.set_window(c.surge_window_s, self.tick_hz)
+        if c != old.crowd or a.participants != old.attract.participants:
+            times = dict(timeout_s=c.timeout_s, fade_s=c.fade_s, touch_hold_s=c.touch_hold_s,
+                         energy_decay_s=c.energy_decay_s)
+            self._real.configure(cap=c.max_participants, per_sender=c.max_per_sender, **times)
+            self._virtual.configure(cap=max(1, a.participants), per_sender=0, **times)
+        if a.enabled and (self._attract_crowd is None or (a.participants, a.mood) != (old.attract.participants,
+                                                                                       old.attract.mood)):
+            # a new virtual crowd, seeded as at start (the same ticks give the same crowd in a
+            # replay): the old one fades out as it fades in
+            self._attract_crowd = self._new_attract_crowd(config)
+            for pid in [p.id for p in self._virtual]:
+                self._virtual.leave(pid, max(self._tick, 0))
+
+    def _new_attract_crowd(self, config: Config) -> VirtualCrowd:
+        a = config.attract
+        return VirtualCrowd(a.participants, a.mood, seed=config.sim.seed, rate_hz=self.tick_hz, prefix="attract-")
 
     # ---- read-only views ----
     @property
@@ -139,6 +158,11 @@ class CrowdControl:
         return self._real.refused
 
     @property
+    def refused_sender(self) -> int:
+        """Messages of newcomers refused because their sender held `crowd.max_per_sender` already."""
+        return self._real.refused_sender
+
+    @property
     def species_gain(self) -> tuple[float, ...]:
         return tuple(self._gains)
 
@@ -170,13 +194,14 @@ class CrowdControl:
         if len(parts) == 4 and parts[1] == "crowd":
             pid, verb = parts[2], parts[3]
             reg = self._real
+            refused_sender = reg.refused_sender
             if verb == "emotion":
-                ok = reg.emotion(pid, _num(args, 0, -1.0, 1.0), _num(args, 1, 0.0, 1.0), tick)
+                ok = reg.emotion(pid, _num(args, 0, -1.0, 1.0), _num(args, 1, 0.0, 1.0), tick, ev.src)
             elif verb == "touch":
                 ok = reg.touch(pid, _num(args, 0, 0.0, 1.0), _num(args, 1, 0.0, 1.0),
-                               _num(args, 2, 0.0, 1.0, 1.0), tick)
+                               _num(args, 2, 0.0, 1.0, 1.0), tick, ev.src)
             elif verb == "motion":
-                ok = reg.motion(pid, _num(args, 0, 0.0, 1.0), tick)
+                ok = reg.motion(pid, _num(args, 0, 0.0, 1.0), tick, ev.src)
             elif verb == "leave":
                 reg.leave(pid, tick)
                 ok = True
@@ -185,7 +210,10 @@ class CrowdControl:
                 ok = True
             else:
                 raise ValueError("unknown crowd address")
-            if not ok:
+            if not ok and reg.refused_sender > refused_sender:
+                self._log.warning("sender", "participant %s refused: sender %s already has %d present (crowd.max_per_sender; "
+                                  "raise it for a relay that sends for many phones)", pid, ev.src, reg.per_sender)
+            elif not ok:
                 self._log.warning("full", "participant %s refused: %d present (crowd.max_participants)",
                                   pid, reg.cap)
         elif len(parts) == 4 and parts[1] == "sensor" and parts[3] == "level":

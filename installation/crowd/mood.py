@@ -93,6 +93,11 @@ class SurgeDetector:
         self.window = max(1, round(window_s * tick_hz))
         self._hist: collections.deque = collections.deque(maxlen=self.window + 1)
 
+    def set_window(self, window_s: float, tick_hz: int) -> None:
+        """A new window (a scene or /param changed it), keeping the newest history."""
+        self.window = max(1, round(window_s * tick_hz))
+        self._hist = collections.deque(self._hist, maxlen=self.window + 1)
+
     def push(self, arousal: float, energy: float) -> float:
         """Feed one tick; the strength 0..1 of a surge that happened now, else 0."""
         h = self._hist

@@ -21,6 +21,7 @@ class Participant:
     id: str
     species: int
     virtual: bool = False
+    sender: str = ""             # host:port it joined from (for crowd.max_per_sender)
     x: float = 0.5
     y: float = 0.5
     touching: bool = False
@@ -47,18 +48,34 @@ class Participant:
 
 class Registry:
     def __init__(self, *, species: int, cap: int, tick_hz: int, timeout_s: float, fade_s: float,
-                 touch_hold_s: float, energy_decay_s: float, virtual: bool = False):
+                 touch_hold_s: float, energy_decay_s: float, virtual: bool = False, per_sender: int = 0):
         self.species = max(1, int(species))
-        self.cap = int(cap)
         self.virtual = virtual
-        self.timeout_ticks = max(1, round(timeout_s * tick_hz))
-        self.hold_ticks = max(1, round(touch_hold_s * tick_hz))
-        self.fade_ticks = max(1, round(fade_s * tick_hz))
-        self.energy_keep = math.exp(-1.0 / (energy_decay_s * tick_hz))
+        self.tick_hz = tick_hz
+        self.fade_ticks = 1
         self.by_id: dict[str, Participant] = {}
+        self.configure(cap=cap, per_sender=per_sender, timeout_s=timeout_s, fade_s=fade_s,
+                       touch_hold_s=touch_hold_s, energy_decay_s=energy_decay_s)
         self.refused = 0          # newcomers refused because the registry was full
+        self.refused_sender = 0   # newcomers refused because their sender held max_per_sender already
         self.peak = 0             # most present at once
         self.weight = 1.0
+
+    def configure(self, *, cap: int, per_sender: int, timeout_s: float, fade_s: float, touch_hold_s: float,
+                  energy_decay_s: float) -> None:
+        """Limits and times, at start and whenever a scene or /param changes them: those
+        present stay, their fades keep the share of the way they had gone."""
+        tick_hz = self.tick_hz
+        self.cap = int(cap)
+        self.per_sender = int(per_sender)
+        self.timeout_ticks = max(1, round(timeout_s * tick_hz))
+        self.hold_ticks = max(1, round(touch_hold_s * tick_hz))
+        fade_ticks = max(1, round(fade_s * tick_hz))
+        if fade_ticks != self.fade_ticks:
+            for p in self.by_id.values():
+                p.level = round(p.level * fade_ticks / self.fade_ticks)
+            self.fade_ticks = fade_ticks
+        self.energy_keep = math.exp(-1.0 / (energy_decay_s * tick_hz))
 
     # ---- joining ----
     def _pick_species(self) -> int:
@@ -68,14 +85,19 @@ class Registry:
             (fading if p.leaving else present)[p.species] += 1
         return min(range(self.species), key=lambda s: (present[s], fading[s], s))
 
-    def get(self, pid: str, tick: int) -> Participant | None:
-        """The participant with this id, joining (or returning) now; None when full."""
+    def get(self, pid: str, tick: int, sender: str = "") -> Participant | None:
+        """The participant with this id, joining (or returning) now from `sender` (host:port);
+        None when full, or when `sender` already holds `per_sender` of those present (so one
+        phone or script inventing ids cannot take every place)."""
         p = self.by_id.get(pid)
         if p is None:
             if self.active_count() >= self.cap:
                 self.refused += 1
                 return None
-            p = Participant(pid, self._pick_species(), virtual=self.virtual, joined_tick=tick,
+            if self.per_sender and sender and self.sender_count(sender) >= self.per_sender:
+                self.refused_sender += 1
+                return None
+            p = Participant(pid, self._pick_species(), virtual=self.virtual, sender=sender, joined_tick=tick,
                             weight=self.weight)
             self.by_id[pid] = p
             p.leaving = False
@@ -88,16 +110,19 @@ class Registry:
     def active_count(self) -> int:
         return sum(1 for p in self.by_id.values() if not p.leaving)
 
+    def sender_count(self, sender: str) -> int:
+        return sum(1 for p in self.by_id.values() if not p.leaving and p.sender == sender)
+
     # ---- messages ----
-    def emotion(self, pid: str, valence: float, arousal: float, tick: int) -> bool:
-        p = self.get(pid, tick)
+    def emotion(self, pid: str, valence: float, arousal: float, tick: int, sender: str = "") -> bool:
+        p = self.get(pid, tick, sender)
         if p is None:
             return False
         p.valence, p.arousal, p.felt = valence, arousal, True
         return True
 
-    def touch(self, pid: str, x: float, y: float, pressure: float, tick: int) -> bool:
-        p = self.get(pid, tick)
+    def touch(self, pid: str, x: float, y: float, pressure: float, tick: int, sender: str = "") -> bool:
+        p = self.get(pid, tick, sender)
         if p is None:
             return False
         p.x, p.y, p.pressure = x, y, pressure
@@ -105,8 +130,8 @@ class Registry:
         p.touch_tick = tick
         return True
 
-    def motion(self, pid: str, energy: float, tick: int) -> bool:
-        p = self.get(pid, tick)
+    def motion(self, pid: str, energy: float, tick: int, sender: str = "") -> bool:
+        p = self.get(pid, tick, sender)
         if p is None:
             return False
         p.energy, p.moved, p.motion_tick = energy, True, tick

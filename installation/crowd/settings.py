@@ -9,6 +9,7 @@ from ..config.fields import setting
 @dataclass(frozen=True)
 class CrowdSettings:
     max_participants: int = setting(256, "most participants at once; newcomers beyond it are rejected", unit="count", lo=1, hi=10000)
+    max_per_sender: int = setting(16, "most participants at once from one sender (host:port, one app's socket), so that one phone or script inventing ids cannot take every place; raise it, or 0 for no limit, when a relay (a web bridge, a Max patch) forwards many phones through one socket", unit="count", lo=0, hi=10000)
     timeout_s: float = setting(30.0, "a participant silent this long has left", unit="s", lo=1.0, hi=3600.0)
     fade_s: float = setting(3.0, "how long a leaving participant's part fades", unit="s", lo=0.0, hi=60.0)
     mood_smoothing_s: float = setting(1.0, "time constant of the collective mood", unit="s", lo=0.0, hi=60.0)
