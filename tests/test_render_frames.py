@@ -226,3 +226,23 @@ def test_factory_and_interface():
     assert (r.width, r.height) == (SETTINGS.width, SETTINGS.height)
     with pytest.raises(ValueError, match="render size"):
         CpuRenderer(SETTINGS, 8, 16 / 9, 0, 10)
+
+
+@pytest.mark.parametrize("radius", [0.03, 0.2])      # the same buffers, then a new scale factor
+def test_a_scene_switch_takes_its_bloom_radius(radius):
+    """A switch or /param that changes bloom_radius draws with the new blur, exactly as a
+    renderer started with it would (no trails here, so the two have the same history)."""
+    from installation.render.plan import bloom_plan
+    start = dataclasses.replace(SETTINGS, trail_decay=0.0, bloom=2.0, bloom_threshold=0.0, bloom_radius=0.04)
+    new = dataclasses.replace(start, bloom_radius=radius)
+    look = LookParams.from_settings(start)
+    look.trail_decay = 0.0
+    swarm = make_swarm(6000, seed=23)
+    switched = CpuRenderer(start, 8, swarm.aspect, W, H)
+    old_frame = run(switched, swarm, look, frames=3, drift=False).copy()
+    switched.set_settings(new)
+    fresh = CpuRenderer(new, 8, swarm.aspect, W, H)
+    got = switched.render(swarm, look)
+    assert (got == fresh.render(swarm, look)).all()
+    assert (got != old_frame).any()
+    assert switched.bloom_plan.factor == bloom_plan(W, H, radius).factor

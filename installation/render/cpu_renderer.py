@@ -68,20 +68,10 @@ class CpuRenderer:
         self._luma = np.array(LUMA, np.float32)
         self._unit_gains = np.ones(MAX_SPECIES, np.float32)
 
-        plan = bloom_plan(w, h, settings.bloom_radius)
-        self.bloom_plan = plan
-        self._inv_f = np.float32(1.0 / plan.factor)
-        hl, wl = plan.low_height, plan.low_width
         self._hdr = np.zeros((3, h, w), np.float32)       # full-resolution light, with trails
-        self._low = np.zeros((3, hl, wl), np.float32)     # the same light averaged 1/f, with trails
-        self._bright = np.zeros((3, hl, wl), np.float32)  # what blooms; then blurred both ways
-        self._blurred = np.zeros((3, hl, wl), np.float32)  # blurred along the rows
-        self._up = np.zeros((3, hl, w), np.float32)       # bloom rows at full width
-        self._ix0, self._ix1, self._wx = column_taps(w, plan.factor, wl)
+        self._set_bloom(bloom_plan(w, h, settings.bloom_radius))
         # a band of the full-resolution pass: its three HDR planes stay in a core's cache
         self._cache_rows = max(4, _BAND_BYTES // (12 * w))
-        # the small bloom source: a few bands per thread
-        self._low_band_rows = max(1, -(-hl // (3 * numba.get_num_threads())))
         self._curve = np.array(curve_params(settings.tone_map, settings.exposure, settings.brightness),
                                np.float32)
         self._grow(0)
@@ -90,11 +80,33 @@ class CpuRenderer:
         self.skipped_particles = 0     # broken particles (NaN, unknown species): not drawn
         self._last_warning = -math.inf
 
+    def _set_bloom(self, plan) -> None:
+        """The bloom's blur (plan.weights) and its low-resolution buffers, for a new plan.
+        The buffers are allocated again only when the plan's scale factor changes (at most a
+        few times in a glide of bloom_radius); the bloom's own trails then start afresh."""
+        old = getattr(self, "bloom_plan", None)
+        self.bloom_plan = plan
+        if old is not None and (old.factor, old.low_height, old.low_width) == (plan.factor, plan.low_height,
+                                                                                plan.low_width):
+            return
+        w = self.width
+        self._inv_f = np.float32(1.0 / plan.factor)
+        hl, wl = plan.low_height, plan.low_width
+        self._low = np.zeros((3, hl, wl), np.float32)     # the same light averaged 1/f, with trails
+        self._bright = np.zeros((3, hl, wl), np.float32)  # what blooms; then blurred both ways
+        self._blurred = np.zeros((3, hl, wl), np.float32)  # blurred along the rows
+        self._up = np.zeros((3, hl, w), np.float32)       # bloom rows at full width
+        self._ix0, self._ix1, self._wx = column_taps(w, plan.factor, wl)
+        # the small bloom source: a few bands per thread
+        self._low_band_rows = max(1, -(-hl // (3 * numba.get_num_threads())))
+
     def set_settings(self, settings: RenderSettings) -> None:
-        """A scene's look while running: palette, gains, threshold and tone curve follow; the
-        render size and the bloom plan (buffers) stay as allocated."""
+        """A scene's look while running: palette, gains, threshold, tone curve and the bloom's
+        radius follow; the render size stays as allocated."""
         if settings.tone_map not in TONE_MAPS:
             raise ValueError(f"render.tone_map = {settings.tone_map!r}: choose one of {', '.join(TONE_MAPS)}")
+        if settings.bloom_radius != self.settings.bloom_radius:
+            self._set_bloom(bloom_plan(self.width, self.height, settings.bloom_radius))
         self.settings = settings
         self._base = palette_linear(settings.palette, MAX_SPECIES)
         self._curve[:] = curve_params(settings.tone_map, settings.exposure, settings.brightness)
