@@ -66,9 +66,10 @@ def test_no_schedule_wants_nothing():
 @pytest.mark.parametrize("values, words", [
     ({"entries": ["25:00=night"]}, "HH:MM=scene"),
     ({"entries": ["9=night"]}, "HH:MM=scene"),
-    ({"entries": ["09:00=../x"]}, "HH:MM=scene"),
+    ({"entries": ["09:00 night"]}, "HH:MM=scene"),
     ({"entries": ["09:00=a", "09:00=b"]}, "same time"),
     ({"playlist": ["a b"]}, "letters, digits"),
+    ({"playlist": ["playlist"]}, "names the playlist slot"),
 ])
 def test_bad_settings_name_the_key(values, words):
     with pytest.raises(ConfigError, match=words) as exc:
@@ -81,3 +82,23 @@ def test_unknown_scenes_and_an_empty_playlist_slot_are_config_errors():
         Schedule(ScheduleSettings(entries=("21:00=nigth",)), scenes=["night", "surge"])
     with pytest.raises(ConfigError, match="\"playlist\" slot needs"):
         Schedule(ScheduleSettings(entries=("21:00=playlist",)))
+
+
+@pytest.mark.parametrize("entry, bad", [("09:00=../x", "'.'"), ("09:00=nuit-été", "'é'"),
+                                        ("21:30:15=late night", "a space"), ("09:00=", "empty")])
+def test_an_entry_with_a_good_time_and_a_bad_name_says_what_is_wrong_with_the_name(entry, bad):
+    """Not "expected HH:MM=scene": the time is fine; the name breaks the one scene-name rule."""
+    with pytest.raises(ConfigError) as exc:
+        build_section(ScheduleSettings, {"entries": [entry]}, "cfg.toml [schedule]")
+    msg = str(exc.value)
+    assert "HH:MM" not in msg and "letters, digits" in msg and bad in msg and "cfg.toml [schedule]" in msg, msg
+
+
+def test_an_unknown_scene_is_named_with_where_it_was_set_and_the_nearest_one():
+    with pytest.raises(ConfigError) as exc:
+        Schedule(ScheduleSettings(entries=("09:00=calm-sanctury", "21:00=night")), scenes=["night", "calm-sanctuary"],
+                 where="venue.toml [schedule]")
+    assert str(exc.value).startswith("venue.toml [schedule] entries: unknown scene 'calm-sanctury' "
+                                     "(did you mean 'calm-sanctuary'?); known scenes: calm-sanctuary, night")
+    with pytest.raises(ConfigError, match=r"^\[schedule\] playlist: unknown scene 'surg' \(did you mean 'surge'\?\)"):
+        Schedule(ScheduleSettings(playlist=("night", "surg")), scenes=["night", "surge"])

@@ -272,3 +272,43 @@ def test_check_never_raises_and_returns_an_event_or_a_known_kind(v, address, arg
         assert len(out.types) == len(out.args)
     else:
         assert out in REJECT_KINDS
+
+
+# -- one scene-name rule for every reader of a scene name ------------------------------------
+
+def _name_verdicts(v, name: str) -> dict[str, bool]:
+    """Whether each reader of a scene name takes `name` as a well-formed name."""
+    from installation.config.loader import build_section
+    from installation.config.model import Config, SceneLibrary, read_scene
+    from installation.ops.settings import ScheduleSettings
+    from installation.ops.votes import VoteBox
+    from installation.ops.settings import VoteSettings
+    out = {"osc /scene": isinstance(v.check("/scene", [name], LOCAL, 0.0), InputEvent),
+           "osc vote": isinstance(v.check("/crowd/a/vote", [name], REMOTE, 0.0), InputEvent)}
+    try:
+        read_scene(Config(scenes=SceneLibrary({})), name)
+    except ConfigError as exc:
+        out["scene file"] = "letters, digits" not in str(exc)
+    try:
+        build_section(ScheduleSettings, {"playlist": [name], "entries": [f"09:00={name}"]}, "c [schedule]")
+        out["schedule"] = True
+    except ConfigError:
+        out["schedule"] = False
+    why = VoteBox(VoteSettings(), 60).vote("a", name, 0)
+    out["vote"] = why is None
+    return out
+
+
+@pytest.mark.parametrize("name", ["night", "Late_Night-2", "x" * 64, "nuit-été", "late night", "night.v2",
+                                  "ñ", "x" * 65, "ａｂｃ", "٣", "", "a/b"])
+def test_every_reader_takes_the_same_scene_names(v, name):
+    """A scene file the config takes can be switched to by /scene, scheduled and voted for."""
+    verdicts = _name_verdicts(v, name)
+    assert len(set(verdicts.values())) == 1, (name, verdicts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.text(max_size=70).filter(lambda s: s != "playlist"))
+def test_every_reader_takes_the_same_scene_names_whatever_the_text(v, name):
+    verdicts = _name_verdicts(v, name)
+    assert len(set(verdicts.values())) == 1, (name, verdicts)

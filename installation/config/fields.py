@@ -3,6 +3,11 @@
 Every section of the configuration is a frozen dataclass whose fields are made with
 `setting(...)`. The loader reads the metadata to check values, and `configs/default.toml`
 is written from the same metadata, so the documentation cannot drift from the schema.
+
+Checks across fields raise ValueError with a one-line reason (the loader adds the file and
+section): in `__post_init__` when every instance must hold them, or in a `validate()` method
+when only loaded settings must (files, scenes, --set, session headers), not the blends a
+crossfade or a /param glide passes through on the way between two loaded ones.
 """
 from __future__ import annotations
 

@@ -120,7 +120,12 @@ def build_section(cls, values: Mapping[str, Any], where: str):
             kwargs[key] = _check_value(where, f, hint, value)
     try:
         obj = cls(**kwargs)
-    except ValueError as exc:  # cross-field checks in __post_init__
+        # A section's `validate()`: checks of loaded settings only (files, scenes, --set, a
+        # session's header), not of every value a crossfade or a /param glide passes through
+        # (those build sections with dataclasses.replace, which runs __post_init__ alone).
+        if hasattr(obj, "validate"):
+            obj.validate()
+    except ValueError as exc:  # cross-field checks in __post_init__ and validate()
         raise ConfigError(f"{where}: {exc}") from None
     return obj
 
@@ -199,6 +204,24 @@ def overrides_from_sets(sets: list[str]) -> dict:
     return tree
 
 
+def _stray_key(root_cls, hints, sections, key: str) -> str:
+    """A `key = value` above the file's first [section] header: say so, and where it belongs
+    (every section that has a key of that name, else the nearest key name of any section)."""
+    owners = {}         # key name -> the sections that have it, in the schema's order
+    for f in dataclasses.fields(root_cls):
+        if f.name in sections:
+            for k in dataclasses.fields(hints[f.name]):
+                owners.setdefault(k.name, []).append(f.name)
+    head = f"key '{key}' is outside any section"
+    if key in owners:
+        where = [f"[{s}]" for s in owners[key]]
+        return f"{head}: put it under " + (where[0] if len(where) == 1 else ", ".join(where[:-1]) + f" or {where[-1]}")
+    close = difflib.get_close_matches(key, list(owners), n=1, cutoff=0.6)
+    if close:
+        return f"{head} and no section has such a key (did you mean '{close[0]}' under [{owners[close[0]][0]}]?)"
+    return f"{head} and no section has such a key: put each key under its [section] header"
+
+
 def check_tree(root_cls, tree: Mapping, where: str):
     """Validate a whole (possibly partial) tree against the root schema."""
     hints = typing.get_type_hints(root_cls)
@@ -206,6 +229,8 @@ def check_tree(root_cls, tree: Mapping, where: str):
     sections = {f.name for f in dataclasses.fields(root_cls) if dataclasses.is_dataclass(hints[f.name])}
     kwargs = {}
     for name, values in tree.items():
+        if name not in sections and not isinstance(values, Mapping):
+            raise ConfigError(f"{where}: {_stray_key(root_cls, hints, sections, name)}")
         if name not in sections:
             raise ConfigError(f"{where}: unknown section [{name}]{_suggest(name, sections)}")
         if not isinstance(values, Mapping):

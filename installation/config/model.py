@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import types
@@ -20,6 +21,7 @@ from ..session.settings import SessionSettings
 from ..sim.settings import SimSettings
 from .loader import (ConfigError, check_tree, merge, overrides_from_env, overrides_from_sets,
                      read_toml)
+from .names import fixed_scene_name, scene_name_problem, unknown_scene
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = PACKAGE_ROOT / "configs" / "default.toml"
@@ -50,9 +52,17 @@ class Config:
     # switches to the scenes the recording had, wherever and whenever it runs. None: read the
     # scenes folder when asked. Not a TOML key.
     scenes: SceneLibrary | None = dataclasses.field(default=None, compare=False)
+    # Where each key the loader was given came from ("sim.particles" -> "venue.toml [sim]
+    # particles", "environment LIVING_MOSAIC__SIM__PARTICLES", "--set sim.particles"), so a
+    # later check (the schedule's scenes) names the place to fix. Not a TOML key.
+    origins: Mapping[str, str] = dataclasses.field(default_factory=lambda: types.MappingProxyType({}),
+                                                   compare=False)
+    # Warnings of the loading itself (the file's edits the start scene overrides): `run` logs
+    # them and `check-config` prints them, with the pre-flight's. Not a TOML key.
+    notices: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
 
-NOT_TOML = ("base_dir", "scenes")
+NOT_TOML = ("base_dir", "scenes", "origins", "notices")
 # Audience safety is the config file's alone: a scene sets none of it, neither at a switch
 # (ops/scenes.py) nor at start-up, nor does /param.
 SAFETY_KEYS = frozenset({
@@ -109,18 +119,25 @@ def list_scenes(config: Config) -> list[str]:
     return sorted(p.stem for p in scenes_dir(config.base_dir, config.scene.folder).glob("*.toml"))
 
 
-def _check_scene(tree: Mapping, where: str) -> dict:
+def _check_scene(tree: Mapping, where: str, layers: tuple[Mapping, Mapping] | None = None) -> dict:
+    """A scene's overlay, checked as it would run: over the config's own keys (`layers`: the
+    file's below it, the environment's and --set's above), so a scene that is fine alone but
+    not with the config (a root_hz that the config's octaves take past Nyquist) is refused,
+    and one that only works with the config is not. Without layers, over the defaults."""
     if not isinstance(tree, Mapping):
         raise ConfigError(f"{where}: a scene must be a table of sections")
     if "scene" in tree:
         raise ConfigError(f"{where}: a scene file cannot set the [scene] section")
-    check_tree(Config, tree, where)
+    under, over = layers or ({}, {})
+    check_tree(Config, merge(merge(under, tree), over), where)
     return dict(tree)
 
 
-def _valid_name(name: str) -> None:
-    if not all(c.isalnum() or c in "-_" for c in name):
-        raise ConfigError(f"scene '{name}': a scene name is letters, digits, - and _ only")
+def _valid_name(name: str, where: str = "") -> None:
+    """The one scene-name rule (config/names.py): ConfigError saying what breaks it."""
+    problem = scene_name_problem(name)
+    if problem:
+        raise ConfigError(f"{where or 'scene'} {name!r}: {problem}")
 
 
 def broken_scenes(config: Config) -> dict[str, str]:
@@ -128,27 +145,24 @@ def broken_scenes(config: Config) -> dict[str, str]:
     return config.scenes.broken if isinstance(config.scenes, SceneLibrary) else {}
 
 
-def read_scene(config: Config, name: str) -> dict:
-    """A scene's overlay tree, checked against the schema; ConfigError names a missing scene."""
+def read_scene(config: Config, name: str, origin: str = "") -> dict:
+    """A scene's overlay tree, checked against the schema; ConfigError names a missing scene
+    (and, given `origin`, where it was named: "venue.toml [scene] name", "--scene")."""
     if not name:
         return {}
-    _valid_name(name)
-    from .loader import _suggest
+    broken = broken_scenes(config)
+    if name in broken:
+        raise ConfigError(f"{origin}: scene '{name}' cannot be used: {broken[name]}" if origin else broken[name])
+    _valid_name(name, f"{origin}: scene" if origin else "scene")
     if config.scenes is not None:
-        broken = broken_scenes(config)
-        if name in broken:
-            raise ConfigError(broken[name])
         if name not in config.scenes:
-            known = sorted(config.scenes)
-            folder = scenes_dir(config.base_dir, config.scene.folder)
-            raise ConfigError(f"scene '{name}': not among the scenes read at start-up from {folder}"
-                              f"{_suggest(name, known)}; known scenes: {', '.join(known) or 'none'}")
+            raise ConfigError(unknown_scene(origin, name, config.scenes,
+                                            scenes_dir(config.base_dir, config.scene.folder)))
         return dict(config.scenes[name])
     path = scene_path(config.base_dir, config.scene.folder, name)
     if not path.is_file():
-        known = list_scenes(config)
-        raise ConfigError(f"scene '{name}': no file {path}{_suggest(name, known)}; known scenes: "
-                          f"{', '.join(known) or 'none'} (set [scene] folder, or name = \"\" for the file as is)")
+        raise ConfigError(unknown_scene(origin, name, list_scenes(config), path.parent)
+                          + " (set [scene] folder, or name = \"\" for the file as is)")
     return _check_scene(read_toml(path), str(path))
 
 
@@ -171,11 +185,15 @@ class SceneLibrary(Mapping):
         return len(self._scenes)
 
 
-def scene_library(base_dir: str, folder: str, config_file: Path | None = None) -> SceneLibrary:
+def scene_library(base_dir: str, folder: str, config_file: Path | None = None,
+                  layers: tuple[Mapping, Mapping] | None = None) -> SceneLibrary:
     """Every scene of the folder, read and checked now, so a switch never reads the disk.
+    `layers`: the config's trees each scene is checked between (see `_check_scene`).
 
     A folder shared with the config (`folder = "."`) also holds the config itself and alias
-    files: they are not scenes, so they are passed over, not reported as broken ones."""
+    files: they are not scenes, so they are passed over, not reported as broken ones. A file
+    whose name breaks the scene-name rule is a broken scene, with the name to rename it to:
+    it could be started, but never reached by /scene, the schedule or a vote."""
     where = scenes_dir(base_dir, folder)
     try:
         paths = sorted(where.glob("*.toml"))
@@ -187,11 +205,14 @@ def scene_library(base_dir: str, folder: str, config_file: Path | None = None) -
         if own is not None and path.resolve() == own:
             continue
         try:
-            _valid_name(path.stem)
             tree = read_toml(path)
             if set(tree) == {"alias"}:
                 continue
-            scenes[path.stem] = _check_scene(tree, str(path))
+            problem = scene_name_problem(path.stem)
+            if problem:
+                raise ConfigError(f"{path}: the file name '{path.stem}' is no scene name: {problem}; "
+                                  f"rename it to {fixed_scene_name(path.stem)}.toml")
+            scenes[path.stem] = _check_scene(tree, str(path), layers)
         except ConfigError as exc:
             broken[path.stem] = str(exc)
     return SceneLibrary(scenes, broken)
@@ -207,7 +228,7 @@ def recorded_scenes(data: Any, where: str) -> SceneLibrary:
     for name, tree in data.items():
         name = str(name)
         try:
-            _valid_name(name)
+            _valid_name(name, f"{where} scene")
             out[name] = _check_scene(tree, f"{where} scene '{name}'")
         except ConfigError as exc:
             broken[name] = str(exc)
@@ -222,28 +243,83 @@ def scenes_to_dict(config: Config) -> dict:
 
 def load_config(path: str | os.PathLike | None = None, *, scene: str | None = None,
                 sets: list[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
-    """defaults → file → scene → environment → --set, each layer checked with its origin named."""
+    """defaults → file → scene → environment → --set, each layer checked with its origin named.
+
+    A layer is checked over the file (the file over the defaults), so a cross-field check (the
+    pitch range against the samplerate) sees the values the run will have, and blames the
+    layer that broke it."""
     path = Path(path) if path else DEFAULT_CONFIG
     file_tree = read_toml(path)
     check_tree(Config, file_tree, str(path))
+    origins = {dotted: f"{path} [{dotted.split('.')[0]}] {dotted.split('.', 1)[1]}"
+               for dotted in _dotted_keys(file_tree)}
     env_tree = {}
-    for name, value in (os.environ if env is None else env).items():
+    for name, value in sorted((os.environ if env is None else env).items()):
         one = overrides_from_env({name: value})
-        check_tree(Config, one, f"environment {name}")     # the message names the variable
+        if not one:             # not one of ours
+            continue
+        check_tree(Config, merge(merge(file_tree, env_tree), one), f"environment {name}")   # names the variable
         env_tree = merge(env_tree, one)
+        origins.update((dotted, f"environment {name}") for dotted in _dotted_keys(one))
     set_tree = overrides_from_sets(sets or [])
-    check_tree(Config, set_tree, "--set")
+    top = merge(env_tree, set_tree)
+    check_tree(Config, merge(file_tree, top), "--set")
+    origins.update((dotted, f"--set {dotted}") for dotted in _dotted_keys(set_tree))
 
     base_dir = str(path.resolve().parent)
-    head = from_tree(merge(merge(file_tree, env_tree), set_tree), str(path), base_dir)
-    library = scene_library(base_dir, head.scene.folder, config_file=path)
+    head = from_tree(merge(file_tree, top), str(path), base_dir)
+    library = scene_library(base_dir, head.scene.folder, config_file=path, layers=(file_tree, top))
     head = dataclasses.replace(head, scenes=library)
     scene_name = scene if scene is not None else head.scene.name
-    scene_tree = _without_safety(read_scene(head, scene_name), scene_name)
-    tree = merge(merge(merge(file_tree, scene_tree), env_tree), set_tree)
+    named_by = ("--scene" if scene is not None else
+                origins.get("scene.name", f"{path} [scene] name (not set: the default)"))
+    scene_tree = _without_safety(read_scene(head, scene_name, named_by), scene_name)
+    scene_file = scene_path(base_dir, head.scene.folder, scene_name) if scene_name else None
+    for dotted in _dotted_keys(scene_tree):
+        if dotted not in origins or not origins[dotted].startswith(("environment ", "--set ")):
+            origins[dotted] = f"{scene_file} [{dotted.split('.')[0]}] {dotted.split('.', 1)[1]}"
+    tree = merge(merge(file_tree, scene_tree), top)
     tree = merge(tree, {"scene": {"name": scene_name}})
     where = f"{path} (with scene '{scene_name}')" if scene_name else str(path)
-    return dataclasses.replace(from_tree(tree, where, base_dir), scenes=library)
+    cfg = from_tree(tree, where, base_dir)
+    notices = _lost_to_the_scene(path, file_tree, scene_tree, top, cfg, scene_name, scene_file)
+    return dataclasses.replace(cfg, scenes=library, origins=types.MappingProxyType(origins),
+                               notices=notices)
+
+
+def _dotted_keys(tree: Mapping) -> list[str]:
+    """'section.key' for every key of a (section → table) tree."""
+    return [f"{sec}.{key}" for sec, table in tree.items() if isinstance(table, Mapping) for key in table]
+
+
+def _lost_to_the_scene(path: Path, file_tree: Mapping, scene_tree: Mapping, top: Mapping, cfg: Config,
+                       scene_name: str, scene_file: Path | None) -> tuple[str, ...]:
+    """The file's edits the start scene overrides, said once: a key the file sets to something
+    other than the built-in default (so the shipped default.toml, which lists the defaults, says
+    nothing), that the scene sets to something else, and that neither the environment nor
+    --set sets (they come after the scene, so nothing of theirs is lost)."""
+    if not scene_tree:
+        return ()
+    own, builtin = from_tree(file_tree, str(path)), Config()
+    lost = []
+    for dotted in _dotted_keys(scene_tree):
+        sec, key = dotted.split(".", 1)
+        if key not in file_tree.get(sec, {}) or key in top.get(sec, {}):
+            continue
+        mine, scenes = getattr(getattr(own, sec), key), getattr(getattr(cfg, sec), key)
+        if mine != getattr(getattr(builtin, sec), key) and scenes != mine:
+            lost.append(f"{dotted} = {_shown(mine)} (the scene's: {_shown(scenes)})")
+    if not lost:
+        return ()
+    return (f"{path}: {', '.join(lost)} {'is' if len(lost) == 1 else 'are'} overridden by the start scene "
+            f"'{scene_name}' ({scene_file}); to keep the file's value, remove the key from that scene file, "
+            f"start with another scene ([scene] name, or --scene), or set it with --set or the environment "
+            f"(they come after the scene)",)
+
+
+def _shown(value: Any) -> str:
+    """A value as TOML writes it."""
+    return json.dumps(list(value) if isinstance(value, tuple) else value)
 
 
 def _without_safety(tree: dict, name: str) -> dict:

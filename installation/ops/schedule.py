@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import bisect
 from datetime import datetime
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from ..config.loader import ConfigError
+from ..config.names import unknown_scene
 from .settings import PLAYLIST_WORD, ScheduleSettings, parse_entry
 
 
 class Schedule:
     def __init__(self, settings: ScheduleSettings, tick_hz: int = 60,
-                 scenes: Iterable[str] | None = None):
+                 scenes: Iterable[str] | None = None, where: str | Mapping[str, str] = "[schedule]"):
+        """`scenes`: the known scene names, to check the schedule's against. `where` names
+        where the settings came from, for the messages: a prefix ("venue.toml [schedule]"), or
+        the config's `origins` (dotted key -> "venue.toml [schedule] entries",
+        "--set schedule.playlist", ...)."""
         self.settings = settings
         entries = sorted(parse_entry(e) for e in settings.entries)
         self._times = [t for t, _ in entries]
@@ -33,10 +38,14 @@ class Schedule:
         if PLAYLIST_WORD in self._names and not self.playlist:
             raise ConfigError("[schedule] entries: a \"playlist\" slot needs [schedule] playlist = [\"scene\", ...]")
         if scenes is not None:
-            known = set(scenes)
-            for name in [n for n in self._names if n != PLAYLIST_WORD] + list(self.playlist):
-                if name not in known:
-                    raise ConfigError(f"[schedule]: unknown scene '{name}'; known scenes: {', '.join(sorted(known)) or 'none'}")
+            known = sorted(set(scenes))
+            for key, names in (("entries", [n for n in self._names if n != PLAYLIST_WORD]),
+                               ("playlist", self.playlist)):
+                for name in names:
+                    if name not in known:
+                        origin = (f"{where} {key}" if isinstance(where, str)
+                                  else where.get(f"schedule.{key}", f"[schedule] {key}"))
+                        raise ConfigError(unknown_scene(origin, name, known))
         self._last: str | None = None
 
     @property

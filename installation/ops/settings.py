@@ -5,10 +5,11 @@ import re
 from dataclasses import dataclass
 
 from ..config.fields import setting
+from ..config.names import scene_name_problem
 
-# "HH:MM=scene" or "HH:MM:SS=scene"; the scene may be the word "playlist".
-_ENTRY = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?\s*=\s*([A-Za-z0-9_-]+)\s*$")
-_SCENE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# "HH:MM=scene" or "HH:MM:SS=scene"; the scene may be the word "playlist". The time is read
+# here, the name by the one scene-name rule (config/names.py), so each says what is wrong.
+_ENTRY = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?\s*=(.*)$", re.DOTALL)
 PLAYLIST_WORD = "playlist"
 
 
@@ -18,6 +19,10 @@ def parse_entry(text: str) -> tuple[int, str]:
     if not m:
         raise ValueError(f"schedule entry {text!r}: expected \"HH:MM=scene\", e.g. \"21:00=night\"")
     h, mnt, sec, name = m.groups()
+    name = name.strip()
+    problem = scene_name_problem(name)
+    if problem:
+        raise ValueError(f"schedule entry {text!r}: the time is fine, the scene {name!r} is not: {problem}")
     return int(h) * 3600 + int(mnt) * 60 + int(sec or 0), name
 
 
@@ -55,8 +60,11 @@ class ScheduleSettings:
                 raise ValueError(f"schedule entries {seen[at]!r} and {text!r} start at the same time")
             seen[at] = text
         for name in self.playlist:
-            if not _SCENE_NAME.match(name) or name == PLAYLIST_WORD:
-                raise ValueError(f"playlist item {name!r}: a scene name is letters, digits, - and _ only")
+            if name == PLAYLIST_WORD:
+                raise ValueError(f"playlist item {name!r}: the word names the playlist slot of an entry, not a scene")
+            problem = scene_name_problem(name)
+            if problem:
+                raise ValueError(f"playlist item {name!r}: {problem}")
 
 
 @dataclass(frozen=True)

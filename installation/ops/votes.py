@@ -14,14 +14,13 @@ Rules (deterministic from the ticked events, so a replay elects the same scenes)
 from __future__ import annotations
 
 import logging
-import re
 from typing import Iterable
 
+from ..config.names import scene_name_problem
 from .logs import RateLimitedLog
 from .settings import VoteSettings
 
 log = logging.getLogger(__name__)
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class VoteBox:
@@ -67,8 +66,9 @@ class VoteBox:
         """Count a vote; None when accepted, else the one-line reason it was not."""
         if not self.settings.enabled:
             return self._reject("votes are disabled ([votes] enabled = false)")
-        if not isinstance(scene, str) or not _NAME.match(scene):
-            return self._reject(f"scene {scene!r}: a scene name is 1-64 letters, digits, - and _")
+        problem = scene_name_problem(scene)
+        if problem:
+            return self._reject(f"scene {scene!r}: {problem}")
         if self.scenes is not None and scene not in self.scenes:
             return self._reject(f"scene '{scene}' does not exist; known scenes: {', '.join(sorted(self.scenes))}")
         if self._closes_at is not None and tick >= self._closes_at:

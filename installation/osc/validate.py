@@ -20,6 +20,7 @@ import math
 import re
 from typing import Callable, Sequence
 
+from ..config.names import SCENE_NAME_RE
 from ..events import InputEvent
 from .settings import OscSettings, operator_networks
 
@@ -28,7 +29,7 @@ REJECT_KINDS = ("malformed", "oversized", "unknown-address", "bad-id", "arg-coun
                 "not-finite", "bad-name", "operator-denied", "rate-limited", "queue-full")
 
 ID_RE = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
-NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")        # scene and vote names (scene file stems)
+NAME_RE = SCENE_NAME_RE        # scene and vote names: the one scene-name rule (config/names.py)
 PARAM_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")      # /param/{name}: "flow_strength", "sim.friction"
 FILE_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}\Z")  # a bare file name: no separator, no leading dot
 

@@ -11,7 +11,7 @@ class SimSettings:
     particles: int = setting(50000, "number of nanobots in the swarm", unit="count", lo=16, hi=1_000_000)
     species: int = setting(8, "number of species: the tiles of the mosaic, each with a colour and a voice", unit="count", lo=1, hi=16)
     tick_hz: int = setting(60, "fixed simulation rate; replay and export step the same ticks", unit="Hz", lo=10, hi=240)
-    seed: int = setting(1, "seed of the initial swarm, the interaction matrix and the attract crowd", lo=0, hi=2**31 - 1)
+    seed: int = setting(1, "seed of the initial swarm (positions, velocities, glow, each particle's home in the mosaic), the flow field, the attract crowd and where surge pulses land; the species interaction matrix is matrix_seed's", lo=0, hi=2**31 - 1)
     aspect: float = setting(16 / 9, "world width / height; the world is 1.0 high", lo=0.25, hi=8.0)
     radius: float = setting(0.0105, "interaction radius (neighbour search cell size); ~27 neighbours at 100k particles", unit="world units", lo=0.002, hi=0.2)
     repel: float = setting(0.4, "close-range repulsion zone as a fraction of the radius", lo=0.05, hi=0.9)
