@@ -116,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     cc.add_argument("path", metavar="PATH")
     cc.add_argument("--scene", metavar="NAME")
 
-    sub.add_parser("list-scenes", help="the scenes in the scenes folder")
+    ls = sub.add_parser("list-scenes", help="the scenes in the config's scenes folder")
+    ls.add_argument("--config", metavar="PATH",
+                    help="configuration file whose [scene] folder is listed (default: configs/default.toml)")
     sub.add_parser("list-audio-devices", help="the sound devices PortAudio sees")
     t = sub.add_parser("test-tone", help="play a quiet test tone on the configured device")
     t.add_argument("--seconds", type=_positive(float), default=3.0)
@@ -185,7 +187,7 @@ def _dispatch(args) -> int:
     if cmd == "list-scenes":
         from .config import load_config
         from .config.model import broken_scenes, list_scenes
-        cfg = load_config()
+        cfg = load_config(args.config, scene="")      # the folder, whichever scene the file starts
         for name in list_scenes(cfg):
             print(name)
         for name, why in sorted(broken_scenes(cfg).items()):
@@ -223,16 +225,44 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
+    cmd = args.command or "run"
+    before = None
+    if cmd == "analyze":
+        # hours of replay: SIGTERM and SIGHUP (a closed ssh session) interrupt it as Ctrl-C does
+        import signal
+        for name in ("SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), signal.default_int_handler)
+        before = _files_in(args.out)
     try:
         return _dispatch(args) or 0
     except (ConfigError, UsageError, *_user_errors()) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        return 0
+        # `run` and `crowd` end on a signal as at their end (the contract); any other command
+        # stopped before its end is not done: say so, and not with status 0
+        if cmd in ("run", "crowd"):
+            return 0
+        if cmd == "analyze":
+            written = set(_files_in(args.out).items()) - set(before.items())
+            what = (f"the analysis in {args.out} is incomplete ({len(written)} files written)" if written
+                    else "nothing written")
+            print(f"analyze interrupted: {what}", file=sys.stderr)
+        else:
+            print(f"{cmd} interrupted", file=sys.stderr)
+        return 1
     except MissingLibrary as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _files_in(folder) -> dict[str, int]:
+    """The files in `folder` and their modification times (none if it is not there)."""
+    try:
+        return {e.name: e.stat().st_mtime_ns for e in os.scandir(folder) if e.is_file()}
+    except OSError:
+        return {}
 
 
 def _user_errors():

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -207,7 +209,7 @@ def test_disk_full_stops_the_recording_not_the_program(tmp_path):
     word, n, written, dropped, errors, failed = r.stdout.split()
     assert word == "alive" and failed == "True" and int(errors) == 1
     assert int(written) + int(dropped) == int(n) and int(dropped) > 0
-    stops = [ln for ln in r.stderr.splitlines() if "recording stopped" in ln]
+    stops = [ln for ln in r.stderr.splitlines() if "recording paused" in ln]
     assert len(stops) == 1 and str(path) in stops[0]
     s = read_session(path)                                # what reached the disk still replays
     assert s.truncated and len(s.events) >= int(written)
@@ -283,3 +285,172 @@ def test_an_event_json_cannot_hold_is_skipped_and_recording_goes_on(tmp_path):
     rec.close(20)
     assert rec.unwritable == 1 and rec.dropped == 1 and rec.written == len(good) and not rec.failed
     assert read_session(tmp_path / "s.jsonl").events == good
+
+
+# ---- a disk that fills up and frees again ------------------------------------------------------
+
+class FullDisk:
+    """Files the recorder opens for writing, on a disk that can fill up: while `full`, a write
+    puts the first half of its bytes on disk (as a real disk filling mid-write does) and
+    raises ENOSPC. Installed as the recorder module's `open`; the files are real."""
+
+    def __init__(self, full: bool = False):
+        self.full = full
+        self.failed_writes = 0
+
+    def open(self, path, mode="r", *args, **kwargs):
+        import builtins
+        f = builtins.open(path, mode, *args, **kwargs)
+        return _FillingFile(f, self) if any(c in mode for c in "wa+") else f
+
+
+class _FillingFile:
+    def __init__(self, f, disk: FullDisk):
+        self._f, self._disk = f, disk
+
+    def write(self, data):
+        if self._disk.full:
+            self._disk.failed_writes += 1
+            self._f.write(data[: len(data) // 2])
+            try:
+                self._f.flush()
+            finally:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return self._f.write(data)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+
+@pytest.fixture
+def disk(monkeypatch):
+    import installation.session.recorder as recorder_module
+    d = FullDisk()
+    monkeypatch.setattr(recorder_module, "open", d.open, raising=False)
+    return d
+
+
+def wait_until(cond, timeout=10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def session_errors(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "installation.session" and r.levelno >= logging.ERROR]
+
+
+def test_a_full_disk_at_start_leaves_no_file_and_is_one_error(tmp_path, disk):
+    """/record/start on a full disk: refused, counted, and no empty file left behind (each
+    try used to leave one: show.jsonl, show-2.jsonl, ...)."""
+    disk.full = True
+    with pytest.raises(SessionError, match="No space left") as e:
+        Recorder(tmp_path / "s.jsonl", HEADER)
+    assert "\n" not in str(e.value)
+    assert list(tmp_path.iterdir()) == []
+    m = SessionManager(tmp_path / "sessions", lambda: dict(HEADER))
+    assert m.start("show", tick=10) is None and m.start("show", tick=20) is None
+    assert m.errors == 2 and not m.active
+    assert list((tmp_path / "sessions").iterdir()) == []
+
+
+def test_a_full_disk_at_start_pauses_and_records_once_space_frees(tmp_path, disk, caplog):
+    """`run --record` on a full disk: the show goes on, nothing is left on disk while nothing
+    can be written, and the recording starts (at its own path) once space frees."""
+    caplog.set_level(logging.INFO, logger="installation.session")
+    disk.full = True
+    path = tmp_path / "night.jsonl"
+    rec = Recorder(path, HEADER, SessionSettings(sync_s=0.05), retry_s=0.1, pause_at_start=True)
+    assert rec.failed and not rec.active and rec.errors == 1 and rec.files == []
+    assert not path.exists()
+    events = random_events(9, 60)
+    assert not any(rec.write(te.tick, te.event) for te in events[:10])     # dropped, counted
+    wait_until(lambda: rec.retries >= 3)                  # tried again, still full: quiet
+    assert not path.exists() and rec.errors >= 4
+    disk.full = False
+    wait_until(lambda: rec.active)
+    later = [te for te in events if te.tick >= 30]
+    for te in later:
+        assert rec.write(te.tick, te.event)
+    rec.close(60)
+    errors = session_errors(caplog)
+    assert len(errors) == 1 and "No space left on device" in errors[0] and str(path) in errors[0]
+    s = read_session(path)
+    assert s.events == later and s.end_ticks == 60 and not s.truncated
+    assert s.header["part"] == 0 and s.header["resumed"]["events"] == 10
+    assert rec.resumes == 1 and rec.stats()["resumes"] == 1
+
+
+def test_a_write_error_mid_run_pauses_then_resumes_in_a_new_part_that_chains(tmp_path, disk, caplog):
+    """ENOSPC in the middle of a weeks-long run: the recording is not off for the rest of the
+    run. The cut part is closed at its last whole line and names a NEW part with a full header,
+    so the whole chain replays; the header and the log say what was lost."""
+    caplog.set_level(logging.INFO, logger="installation.session")
+    path = tmp_path / "night.jsonl"
+    rec = Recorder(path, HEADER, SessionSettings(sync_s=0.05), retry_s=0.15)
+    events = random_events(10, 300, per_tick=4)
+    before = [te for te in events if te.tick < 100]
+    lost = [te for te in events if 100 <= te.tick < 200]
+    after = [te for te in events if te.tick >= 200]
+    for te in before:
+        assert rec.write(te.tick, te.event)
+    wait_until(lambda: rec.written == len(before))
+    disk.full = True
+    for te in lost[:5]:
+        rec.write(te.tick, te.event)
+    wait_until(lambda: rec.failed)
+    assert not rec.active
+    for te in lost[5:]:
+        assert not rec.write(te.tick, te.event)
+    wait_until(lambda: rec.retries >= 2)                  # still full: tried, counted, not logged
+    assert len(session_errors(caplog)) == 1 and rec.resumes == 0
+    disk.full = False
+    wait_until(lambda: rec.active)
+    for te in after:
+        assert rec.write(te.tick, te.event)
+    rec.close(300)
+    assert disk.failed_writes >= 1
+    errors = session_errors(caplog)
+    assert len(errors) == 1 and "recording paused" in errors[0] and "No space left on device" in errors[0]
+    resumed = [r.getMessage() for r in caplog.records if "recording resumed" in r.getMessage()]
+    assert len(resumed) == 1 and f"{len(lost)} events" in resumed[0]
+    assert [p.name for p in rec.files] == ["night.jsonl", "night.001.jsonl"]
+    first = read_session(path, follow=False)              # the cut part, closed whole
+    assert first.events == before and first.next_part == "night.001.jsonl"
+    second = read_session(tmp_path / "night.001.jsonl", follow=False)
+    assert second.header["part"] == 1 and second.seed == HEADER["seed"]
+    assert second.header["resumed"]["events"] == len(lost)
+    assert second.header["resumed"]["from_tick"] == lost[0].tick
+    whole = read_session(path)
+    assert whole.events == before + after and whole.end_ticks == 300 and not whole.truncated
+    assert rec.written == len(before) + len(after) and rec.dropped == len(lost)
+    assert rec.errors >= 3 and rec.resumes == 1 and rec.lost_ticks > 0
+
+
+def test_a_cut_part_removed_to_make_room_does_not_block_the_resume(tmp_path, disk):
+    """The technician deletes the broken file to free the disk: the recording still resumes."""
+    path = tmp_path / "night.jsonl"
+    rec = Recorder(path, HEADER, SessionSettings(sync_s=0.05), retry_s=0.1)
+    events = random_events(11, 100)
+    for te in events[:20]:
+        rec.write(te.tick, te.event)
+    wait_until(lambda: rec.written == 20)
+    disk.full = True
+    rec.write(50, events[50].event)
+    wait_until(lambda: rec.failed)
+    path.unlink()
+    disk.full = False
+    wait_until(lambda: rec.active)
+    later = [te for te in events if te.tick >= 60]
+    for te in later:
+        rec.write(te.tick, te.event)
+    rec.close(100)
+    part = read_session(tmp_path / "night.001.jsonl")
+    assert part.events == later and part.end_ticks == 100 and part.header["part"] == 1

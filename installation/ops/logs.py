@@ -2,7 +2,8 @@
 
 Everything in the package logs through `logging.getLogger(__name__)`, i.e. below the
 "installation" logger, which is the one configured here. Every record is one line (a
-traceback is folded onto it) so the file stays greppable and `tail -f` readable.
+traceback is folded onto it) so the file stays greppable and `tail -f` readable. A log file
+on a full disk costs one line on the console per failure streak (`LogFileHandler`).
 `RateLimitedLog` keeps a flood (bad OSC packets, audio underflows) to one line a second.
 """
 from __future__ import annotations
@@ -32,6 +33,103 @@ class OneLineFormatter(logging.Formatter):
         return text.replace("\r", "").replace("\n", " | ") if "\n" in text or "\r" in text else text
 
 
+class LogFileHandler(logging.handlers.RotatingFileHandler):
+    """The rotating file, for a disk that can fill up over weeks.
+
+    A record that cannot be written (disk full, file too large, the media gone) is counted in
+    `write_errors`, and the first of a streak is reported as one line on `report` (the
+    console) — never the standard library's "--- Logging error ---" traceback per record. The
+    file is closed and tried again with the next record; the first line that gets through says
+    how many were lost. An error that is not the file's (a bad format string) is reported as the
+    standard library does.
+    """
+
+    def __init__(self, *args, report=None, **kwargs):
+        self.write_errors = 0       # records lost, in all
+        self.lost = 0               # records lost in the current streak
+        self.streaks = 0
+        self._report = report
+        self._since = ""
+        self._error: OSError | None = None
+        super().__init__(*args, **kwargs)       # opens the file
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.lost:
+            # the file again? Its first line says what is missing above it
+            note = logging.LogRecord(__name__, logging.WARNING, __file__, 0,
+                                     "%d log lines could not be written to this file since %s (%s)",
+                                     (self.lost, self._since, self._why()), None)
+            if not self._try(note):
+                self._lost_one()
+                return
+            self.lost = 0
+        if not self._try(record):
+            self._lost_one()
+
+    def _open(self):
+        stream = super()._open()
+        if self.lost and not self._ends_a_line():
+            stream.write("\n")         # the line the error cut off ends here, not mid-next-line
+        return stream
+
+    def _ends_a_line(self) -> bool:
+        try:
+            with open(self.baseFilename, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                if f.tell() == 0:
+                    return True
+                f.seek(-1, os.SEEK_END)
+                return f.read(1) == b"\n"
+        except OSError:
+            return True
+
+    def _try(self, record: logging.LogRecord) -> bool:
+        self._error = None
+        super().emit(record)            # calls handleError on a failure
+        return self._error is None
+
+    def _why(self) -> str:
+        e = self._error
+        return (e.strerror or str(e)) if e is not None else "write error"
+
+    def _lost_one(self) -> None:
+        self.write_errors += 1
+        self.lost += 1
+        if self.lost == 1:
+            self.streaks += 1
+            self._since = time.strftime("%Y-%m-%d %H:%M:%S")
+            out = self._report if self._report is not None else sys.stderr
+            line = logging.LogRecord(__name__, logging.ERROR, __file__, 0,
+                                     "cannot write the log file %s: %s; its lines are lost until it "
+                                     "can be written again (this console log goes on)",
+                                     (self.baseFilename, self._why()), None)
+            try:
+                out.write((self.formatter or OneLineFormatter(_FORMAT)).format(line) + "\n")
+                out.flush()
+            except Exception:  # noqa: BLE001 - no console either: nothing left to tell
+                pass
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, OSError):
+            super().handleError(record)     # a bug (a bad format string): the stdlib's report
+            return
+        self._error = exc
+        # drop the stream (and what it buffered): the next record opens the file afresh
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:
+            pass    # its last lines could not be flushed: nothing more to do at the end
+
+
 def _tagged(handler: logging.Handler) -> logging.Handler:
     handler._living_mosaic = True  # so a second setup replaces, not doubles, our handlers
     return handler
@@ -57,16 +155,17 @@ def setup_logging(settings: LogSettings, *, stream=None) -> logging.Logger:
     logger = logging.getLogger(ROOT_LOGGER)
     logger.setLevel(settings.level.upper())
     fmt = OneLineFormatter(_FORMAT)
-    console = _tagged(logging.StreamHandler(sys.stderr if stream is None else stream))
+    out = sys.stderr if stream is None else stream
+    console = _tagged(logging.StreamHandler(out))
     console.setFormatter(fmt)
     logger.addHandler(console)
     if settings.file:
         path = Path(settings.file).expanduser()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            handler = logging.handlers.RotatingFileHandler(
+            handler = LogFileHandler(
                 path, maxBytes=max(1024, int(settings.max_mb * _MIB)), backupCount=settings.keep,
-                encoding="utf-8")
+                encoding="utf-8", report=out)
         except OSError as exc:
             close_logging()
             raise ConfigError(f"[log] file = {settings.file!r}: cannot open: {exc.strerror or exc}") from None

@@ -130,7 +130,7 @@ class OscListener:
         localhost` may pick either loopback). OscBindError names the problem and the fix."""
         s = self.settings
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        where = f"UDP {host}:{port}"
+        where = f"UDP [{host}]:{port}" if ":" in host else f"UDP {host}:{port}"    # [::]:9000, not :::9000
         try:
             sock = socket.socket(family, socket.SOCK_DGRAM)
         except OSError as exc:

@@ -10,6 +10,9 @@ Extensions to the contract (extra keys only, so older readers still work): the h
 by /record/start mid-run: its events are stamped with the run's ticks, and a reader replays
 them from that tick as its tick 0) and `scenes` (every scene it could switch to); a file closed by rotation ends with
 `{"end": true, "ticks": N, "next": "NAME.001.jsonl"}`, naming its successor in the same folder.
+A part cut short by a write error (a full disk) is ended the same way at its last whole line
+once writing works again, and its successor's header carries `resumed`: {"from_tick",
+"to_tick", "events"}, what the gap lost.
 
 Rotated files: `night.jsonl` is followed by `night.001.jsonl`, `night.002.jsonl`, ... (the part
 number before the suffix; a path without a suffix gets `.001`, `.002`, ...). Every part has a

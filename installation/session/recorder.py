@@ -4,10 +4,15 @@ The frame loop calls `Recorder.write(tick, event)`, which only puts a reference 
 event is immutable, so no copy is needed). The writer thread serialises, writes and flushes a
 batch about every 20 ms and fsyncs about every `sync_s`; a `kill -9` of the process loses only
 what is still in the queue (the OS keeps what was flushed), a power cut at most ~`sync_s`.
+Rotation by size or duration opens numbered files, see `format.py` for the names.
 
-A write error (disk full, file too large, media removed) is logged once, counted in `errors`,
-and stops this recording; the installation keeps running. Rotation by size or duration opens
-numbered files, see `format.py` for the names.
+A write error (disk full, file too large, media removed) never stops the installation and
+never stops a recording for good: it is logged once, counted in `errors`, and the recording
+pauses (events offered meanwhile are dropped and counted). At most every `retry_s` (RETRY_S,
+60 s) the writer thread tries again: it closes the part that broke at its last whole line with
+an end marker naming a NEW part, and opens that part with a full header, so the chain still
+replays; the new part's header and the log say what was lost (`resumed`: ticks and events).
+A file whose header could not be written is removed: no empty or headerless file is left.
 
 `SessionManager` serves the operator's /record/start [name] and /record/stop: it only ever
 writes bare names into the configured folder.
@@ -15,6 +20,7 @@ writes bare names into the configured folder.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import logging
 import os
 import queue
@@ -35,10 +41,25 @@ log = logging.getLogger("installation.session")
 _BATCH_S = 0.02          # how long the writer gathers events before one write+flush
 _MIB = 1024 * 1024
 _CLOSE = object()        # queue sentinel
+RETRY_S = 60.0           # after a write error, how often a new part is tried
+
+# Errors of opening a file that are the path's fault, not the disk's: a user can fix them, and
+# waiting will not (a missing or unwritable folder, a folder given as the file, ...).
+_PATH_ERRNOS = frozenset(getattr(errno, n) for n in (
+    "ENOENT", "ENOTDIR", "EISDIR", "EACCES", "EPERM", "EROFS", "ENAMETOOLONG", "ELOOP", "EINVAL")
+    if hasattr(errno, n))
 
 
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def _why(e: BaseException) -> str:
+    return getattr(e, "strerror", None) or str(e) or type(e).__name__
+
+
+class _HeaderError(OSError):
+    """The file was created but its header could not be written (it has been removed)."""
 
 
 class Recorder:
@@ -46,42 +67,67 @@ class Recorder:
 
     Call `write` and `close` from one thread (the frame loop). `header` holds the contract's
     keys (seed, tick_hz, config; `format`, `version`, `created` are filled in if missing).
-    Opening the file and writing the header happen here, once, so a bad path fails at once
-    with a SessionError; everything after that is on the writer thread.
+    The first file is opened and its header written here, once: a path the user can fix (a
+    missing folder, a folder, no permission) is a SessionError at once. A disk that cannot
+    take the header (full, file too large, I/O error) is a SessionError too, unless
+    `pause_at_start`: then that is logged, the recording starts paused and the writer thread
+    tries again every `retry_s`, as after any later write error. Everything after the
+    constructor is on the writer thread.
     """
 
-    def __init__(self, path: str | os.PathLike, header: dict, settings: SessionSettings | None = None):
+    def __init__(self, path: str | os.PathLike, header: dict, settings: SessionSettings | None = None,
+                 *, retry_s: float = RETRY_S, pause_at_start: bool = False):
         self.settings = settings or SessionSettings()
         self.path = Path(path)
         self.header = {"format": FORMAT, "version": VERSION, "created": now_iso(), **header}
         self.header.setdefault("part", 0)
+        self.retry_s = float(retry_s)
         self.written = 0          # events on disk (flushed)
-        self._dropped_caller = 0  # refused by write(): queue full, or recording stopped/closed
-        self._dropped_writer = 0  # queued but never written because a write error stopped it
-        self.errors = 0           # write errors (the first one stops the recording)
+        self._dropped_caller = 0  # refused by write(): queue full, or recording paused/closed
+        self._dropped_writer = 0  # queued but never written because a write error paused it
+        self.errors = 0           # failed writes and failed tries to resume
         self.unwritable = 0       # events whose arguments JSON cannot hold (also in dropped)
         self.syncs = 0            # fsync calls
         self.rotations = 0
+        self.retries = 0          # tries to resume after a write error
+        self.resumes = 0          # ... that worked: a new part was opened
+        self.lost_ticks = 0       # ticks of the gaps between a write error and its resume
         self.files: list[Path] = []
-        self.failed = False
+        self.failed = False       # paused by a write error (until a retry works)
         self._put = 0             # only the caller's thread writes this ...
         self._taken = 0           # ... and only the writer thread this: pending = _put - _taken
-        self._last_tick = 0
+        self._last_tick = 0       # the latest tick the caller offered (written or not)
         self._closed = False
         self._q: queue.SimpleQueue = queue.SimpleQueue()
-        self._part = 0
-        self._file = self._open(self.path)
+        self._part = 0            # the part being written (or the last one that was)
+        self._file = None
+        self._good = 0            # bytes of the current part known to be on disk: whole lines
+        self._bytes = 0
+        self._opened_at = time.monotonic()
+        self._broken: tuple[Path, int] | None = None   # a part cut by a write error: (path, good bytes)
+        self._failed_at = 0.0
+        self._streak: dict | None = None                # the current failure: since when, what
+        try:
+            self._file = self._open(self.path, self.header)
+        except _HeaderError as e:
+            if not pause_at_start:
+                raise SessionError(f"{self.path}: cannot write the session header: {_why(e)}") from None
+            self._fail(e, 0, what="the session header of")
+        except OSError as e:
+            if e.errno in _PATH_ERRNOS or not pause_at_start:
+                raise SessionError(f"{self.path}: cannot create the session file: {_why(e)}") from None
+            self._fail(e, 0, what="the session file")
         self._thread = threading.Thread(target=self._run, name="session-recorder", daemon=True)
         self._thread.start()
 
     # ---- caller's thread -------------------------------------------------------------
     def write(self, tick: int, event: InputEvent) -> bool:
         """Queue one accepted event for the file; never blocks. False if it was dropped."""
+        self._last_tick = tick
         if self._closed or self.failed or self._put - self._taken >= self.settings.queue_max:
             self._dropped_caller += 1
             return False
         self._put += 1
-        self._last_tick = tick
         self._q.put((tick, event))
         return True
 
@@ -103,29 +149,42 @@ class Recorder:
 
     @property
     def active(self) -> bool:
+        """Recording now: neither closed nor paused by a write error."""
         return not self._closed and not self.failed
 
     def stats(self) -> dict:
         return {"path": str(self.path), "files": [str(p) for p in self.files], "written": self.written,
                 "dropped": self.dropped, "errors": self.errors, "syncs": self.syncs,
-                "rotations": self.rotations, "failed": self.failed}
+                "rotations": self.rotations, "failed": self.failed, "retries": self.retries,
+                "resumes": self.resumes, "lost_ticks": self.lost_ticks}
 
     # ---- writer thread ---------------------------------------------------------------
-    def _open(self, path: Path):
+    def _open(self, path: Path, header: dict):
+        """A new part with its header on disk; OSError if not (a headerless file is removed)."""
+        f = open(path, "wb")
         try:
-            f = open(path, "w", encoding="utf-8", newline="\n")
-        except OSError as e:
-            raise SessionError(f"{path}: cannot create the session file: {e.strerror or e}") from None
-        try:
-            f.write(header_line(self.header))
+            data = header_line(header).encode("utf-8")
+            f.write(data)
             f.flush()
         except OSError as e:
-            f.close()
-            raise SessionError(f"{path}: cannot write the session header: {e.strerror or e}") from None
+            try:
+                f.close()
+            except OSError:
+                pass    # the write error is the one to report
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            raise _HeaderError(e.errno, _why(e)) from None
         self.files.append(path)
         self._opened_at = time.monotonic()
-        self._bytes = f.tell()
+        self._good = self._bytes = len(data)
         return f
+
+    def _put_bytes(self, data: bytes) -> None:
+        self._file.write(data)
+        self._file.flush()
+        self._good += len(data)
 
     def _rotate_due(self) -> bool:
         s = self.settings
@@ -135,32 +194,40 @@ class Recorder:
 
     def _rotate(self, tick: int) -> None:
         nxt = part_path(self.path, self._part + 1)
-        self._file.write(end_line(tick, next_name=nxt.name))
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        self._part += 1
-        self.header = {**self.header, "part": self._part, "created": now_iso()}
+        good = self._good
         try:
-            self._file = self._open(nxt)
-        except SessionError as e:
-            self._file = None
-            raise OSError(str(e)) from None
+            self._put_bytes(end_line(tick, next_name=nxt.name).encode("utf-8"))
+            os.fsync(self._file.fileno())
+            self._file.close()
+        except OSError:
+            self._good = good           # mended later without this half-sure end marker
+            raise
+        self._file = None               # closed whole: nothing to mend if the next one fails
+        self._file = self._open(nxt, self._part_header(self._part + 1))
+        self._part += 1
         self.rotations += 1
+
+    def _part_header(self, part: int, **extra) -> dict:
+        return {**self.header, "part": part, "created": now_iso(), **extra}
 
     def _run(self) -> None:
         try:
             self._loop()
         except Exception as e:  # a bug must not kill the recording silently
             log.exception("recorder thread crashed")
-            self._fail(OSError(str(e)))
+            self._fail(OSError(str(e)), self._last_tick)
+
+    def _wait_s(self) -> float:
+        if not self.failed or self.retry_s <= 0:
+            return self.settings.sync_s
+        return max(0.01, min(self.settings.sync_s, self._failed_at + self.retry_s - time.monotonic()))
 
     def _loop(self) -> None:
         last_sync = time.monotonic()
         dirty = False
         while True:
             try:
-                item = self._q.get(timeout=self.settings.sync_s)
+                item = self._q.get(timeout=self._wait_s())
             except queue.Empty:
                 item = None
             if item is not None and item[0] is not _CLOSE:
@@ -194,8 +261,8 @@ class Recorder:
                     self._write_lines(lines)
                     dirty = True
                 except OSError as e:
-                    self._dropped_writer += len(lines) - (self.written - before)
-                    self._fail(e)
+                    unwritten = len(lines) - (self.written - before)
+                    self._fail(e, lines[len(lines) - unwritten][0], lost=unwritten)
             elif lines:
                 self._dropped_writer += len(lines)
             now = time.monotonic()
@@ -204,11 +271,13 @@ class Recorder:
                     os.fsync(self._file.fileno())
                     self.syncs += 1
                 except OSError as e:
-                    self._fail(e)
+                    self._fail(e, self._last_tick)
                 last_sync, dirty = now, False
             if close_ticks is not None:
                 self._finish(close_ticks)
                 return
+            if self.failed and self.retry_s > 0 and now - self._failed_at >= self.retry_s:
+                self._resume(self._last_tick)
 
     def _write_lines(self, lines: list[tuple[int, str]]) -> None:
         chunk = []
@@ -225,33 +294,96 @@ class Recorder:
             self._flush_chunk(chunk)
 
     def _flush_chunk(self, chunk: list[str]) -> None:
-        self._file.write("".join(chunk))
-        self._file.flush()
+        self._put_bytes("".join(chunk).encode("utf-8"))
         self.written += len(chunk)
 
-    def _fail(self, e: OSError) -> None:
+    def _fail(self, e: BaseException, tick: int, *, lost: int = 0, what: str = "") -> None:
+        """A write error: pause (the first error of a streak is logged), drop `lost` lines."""
         self.errors += 1
-        self.failed = True
-        where = self.files[-1] if self.files else self.path
-        log.error("recording stopped: cannot write %s: %s (the installation keeps running)",
-                  where, e.strerror or e)
-        try:
-            if self._file is not None:
+        self._failed_at = time.monotonic()
+        if self._file is not None:
+            # A part cut short: closed at its last whole line when a retry works.
+            self._broken = (self.files[-1], self._good)
+            try:
                 self._file.close()
+            except OSError:
+                pass  # the file is already broken; the error above is the one to report
+            self._file = None
+        if not self.failed:
+            self.failed = True
+            self._streak = {"tick": int(tick), "dropped": self.dropped, "since": self._failed_at}
+            where = self.files[-1] if self.files else self.path
+            again = (f"trying again every {self.retry_s:g} s" if self.retry_s > 0
+                     else "not trying again")
+            log.error("recording paused: cannot write %s%s: %s; %s (the installation keeps running)",
+                      f"{what} " if what else "", where, _why(e), again)
+        self._dropped_writer += lost
+
+    def _resume(self, tick: int) -> None:
+        """After a write error: close the broken part, open a new one. Quiet if it fails."""
+        self.retries += 1
+        part = self._part + 1 if self.files else 0
+        nxt = part_path(self.path, part)
+        streak = self._streak or {"tick": tick, "dropped": self.dropped, "since": self._failed_at}
+        lost = {"from_tick": streak["tick"], "to_tick": int(tick),
+                "events": self.dropped - streak["dropped"]}
+        try:
+            if self._broken is not None:
+                self._mend(*self._broken, tick, nxt.name)
+                self._broken = None
+            header = self._part_header(part, resumed=lost) if part else {**self.header, "resumed": lost}
+            self._file = self._open(nxt, header)
         except OSError:
-            pass  # the file is already broken; the error above is the one to report
+            self.errors += 1
+            self._failed_at = time.monotonic()
+            return          # logged once when the streak began; the counters keep the rest
+        self._part = part
+        self.failed = False
+        self._streak = None
+        self.resumes += 1
+        self.lost_ticks += max(0, lost["to_tick"] - lost["from_tick"])
+        log.warning("recording resumed in %s after %.0f s: %d events of ticks %d..%d were lost",
+                    nxt, time.monotonic() - streak["since"], lost["events"], lost["from_tick"], lost["to_tick"])
+
+    def _mend(self, path: Path, good: int, tick: int, next_name: str) -> None:
+        """End a part cut by a write error at its last whole line, naming its successor. A part
+        someone removed or emptied to make room is left as it is: there is nothing to end."""
+        try:
+            f = open(path, "r+b")
+        except FileNotFoundError:
+            return
+        with f:
+            f.seek(0, os.SEEK_END)
+            cut = min(good, f.tell())           # never past its end (truncate would pad zeros)
+            f.seek(max(0, cut - 65536))
+            tail = f.read(cut - max(0, cut - 65536))
+            if not tail.endswith(b"\n") and b"\n" in tail:
+                cut -= len(tail) - tail.rindex(b"\n") - 1
+            if cut == 0:
+                return
+            f.truncate(cut)
+            f.seek(cut)
+            f.write(end_line(tick, next_name=next_name).encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+        self.syncs += 1
 
     def _finish(self, ticks: int) -> None:
         if self.failed or self._file is None:
+            if self.failed and self._streak is not None:
+                self.lost_ticks += max(0, int(ticks) - self._streak["tick"])
+                log.warning("recording %s ended paused: %d events of ticks %d..%d were never written",
+                            self.path, self.dropped - self._streak["dropped"], self._streak["tick"], ticks)
             return
         try:
-            self._file.write(end_line(ticks))
-            self._file.flush()
+            self._put_bytes(end_line(ticks).encode("utf-8"))
             os.fsync(self._file.fileno())
             self.syncs += 1
             self._file.close()
+            self._file = None
         except OSError as e:
-            self._fail(e)
+            self.retry_s = 0.0      # the end: nothing will try again
+            self._fail(e, ticks)
 
 
 # ---- names from the network ----------------------------------------------------------------
