@@ -1,15 +1,16 @@
 """One run's state and its per-tick work: ticked input → control → swarm; frames; audio mailbox.
 
 Live, replay and export all drive this same object; they differ only in where the events
-come from and what happens to a finished frame. Nothing here reads the wall clock: the time
-of day (quiet hours) is handed in by the caller, from the wall clock live and from the
-session's recorded start in replay.
+come from and what happens to a finished frame. Nothing here reads the wall clock: quiet
+hours arrive as `/quiet` events (from the live run's QuietClock, kept in the recording), or,
+for a session recorded before those existed, as a time of day from its recorded start.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
@@ -27,7 +28,7 @@ from .render.cpu_renderer import CpuRenderer
 from .render.look import LookParams
 from .render.settings import RenderSettings
 from .safety.flash_guard import FlashGuard
-from .safety.quiet_hours import QuietHours
+from .safety.quiet_hours import QUIET_ADDR, QuietHours
 from .sim.params import StepParams
 from .sim.swarm import Swarm
 
@@ -61,6 +62,7 @@ class Pipeline:
         self.time_of_day = time_of_day
         # quiet hours hold from the first sample: a start at night must not open at the day's
         # loudness ceiling (the audio's ceiling moves 1 dB/s) before the first tick's publish
+        # (live: set_quiet before the stream opens; an old session: its clock at tick 0)
         self.quiet_amount = self.quiet.amount(time_of_day(0)) if time_of_day is not None else 0.0
         self.audio = AudioParams()
         self.audio.volume = self.control.volume
@@ -103,7 +105,10 @@ class Pipeline:
         tick = self.tick
         control = self.control
         for ev in events:
-            control.apply(ev, tick)
+            if ev.addr == QUIET_ADDR:
+                self._quiet_event(ev)
+            else:
+                control.apply(ev, tick)
         self.events_applied += len(events)
         control.update(tick)
         for req in control.operator_requests:
@@ -125,6 +130,21 @@ class Pipeline:
         self.swarm.step(self.step)
         self._fill_audio()
         self.tick += 1
+
+    def set_quiet(self, amount: float) -> None:
+        """The quiet-hours amount (0..1) in force: light and loudness ceiling follow."""
+        self.quiet_amount = min(1.0, max(0.0, float(amount)))
+        self.audio.quiet = self.quiet_amount
+
+    def _quiet_event(self, ev: InputEvent) -> None:
+        try:
+            amount = float(ev.args[0])
+        except (IndexError, TypeError, ValueError):
+            amount = math.nan
+        if math.isfinite(amount):
+            self.set_quiet(amount)
+        else:
+            log.warning("ignored %s %r: expected one finite number", ev.addr, ev.args)
 
     def _pulse_light(self) -> None:
         """A pulse is a burst of light as well as a shock-wave: the exposure jumps with its

@@ -93,3 +93,32 @@ def test_a_start_inside_quiet_hours_is_quiet_from_the_first_block():
     day = open_audio(cfg, headless=True, no_audio=False)     # nothing published: the day's ceiling
     day.render(cfg.audio.blocksize)
     assert day.stats()["loudness_ceiling_lufs"] > cfg.audio.quiet_lufs + 5
+
+
+def test_a_jump_of_the_wall_clock_still_fades_the_quiet_in():
+    """NTP, a change of daylight-saving time or a hand on the clock can jump the time of day
+    into (or out of) quiet hours: the amount then moves at twice a ramp's steepest slope at
+    most (on the monotonic clock), never in one tick; a normal ramp passes untouched."""
+    from installation.safety.quiet_hours import QuietClock
+    clock = QuietClock(QuietHours(["22:00-07:00"], ramp_minutes=10.0))
+    day = dt.datetime(2026, 10, 25, 20, 0)
+    assert clock.poll(day, 0.0) == 0.0 and clock.event_value() == 0.0
+    assert clock.event_value() is None                  # nothing new: no event
+    night = dt.datetime(2026, 10, 25, 23, 0)            # the clock jumps three hours ahead
+    assert clock.poll(night, 1.0) == pytest.approx(2.0 / 600.0)
+    assert clock.poll(night, 150.0) == pytest.approx(0.5)
+    assert clock.event_value() == pytest.approx(0.5)
+    assert clock.poll(night, 400.0) == 1.0
+    # a normal evening ramp, a second at a time, is followed exactly
+    ramp = QuietClock(QuietHours(["22:00-07:00"], ramp_minutes=10.0))
+    start = dt.datetime(2026, 10, 25, 21, 49)
+    for s in range(0, 12 * 60):
+        now = start + dt.timedelta(seconds=s)
+        assert ramp.poll(now, float(s)) == ramp.quiet.amount(now)
+
+
+def test_without_a_ramp_the_jump_is_immediate_as_configured():
+    from installation.safety.quiet_hours import QuietClock
+    clock = QuietClock(QuietHours(["22:00-07:00"], ramp_minutes=0.0))
+    assert clock.poll(dt.datetime(2026, 3, 29, 21, 59), 0.0) == 0.0
+    assert clock.poll(dt.datetime(2026, 3, 29, 22, 0), 1.0) == 1.0

@@ -82,3 +82,39 @@ class QuietHours:
     def scale(self, now, at_full_quiet: float) -> float:
         """A factor that goes from 1 (normal) to `at_full_quiet` as quiet sets in."""
         return 1.0 + self.amount(now) * (at_full_quiet - 1.0)
+
+
+QUIET_ADDR = "/quiet"      # the quiet amount as an input event: from the live clock, never the network
+
+
+class QuietClock:
+    """The live run's quiet amount, read from the wall clock (once a second) and handed to the
+    pipeline as a `/quiet` event, which the recording keeps: a replay then dims exactly as the
+    show did, on any machine, in any time zone, with no clock. A jump of the wall clock (NTP,
+    a change of daylight-saving time, a manual change) moves the amount no faster than twice
+    a ramp's steepest slope, measured on the monotonic clock, so it still fades; with no
+    ramp (quiet_ramp_min = 0) it switches at once, as configured."""
+
+    def __init__(self, quiet: QuietHours):
+        self.quiet = quiet
+        self.value: float | None = None      # the amount now
+        self.emitted: float | None = None    # the amount last handed to the pipeline
+        self._last_s = 0.0
+
+    def poll(self, now: _dt.datetime, mono_s: float) -> float:
+        target = self.quiet.amount(now)
+        if self.value is None or self.quiet.ramp <= 0.0:
+            self.value = target
+        else:
+            # smoothstep's steepest slope is 1.5 per ramp: a normal ramp passes untouched
+            step = max(0.0, mono_s - self._last_s) * 2.0 / (self.quiet.ramp * 60.0)
+            self.value = min(target, self.value + step) if target > self.value else max(target, self.value - step)
+        self._last_s = mono_s
+        return self.value
+
+    def event_value(self) -> float | None:
+        """The amount to send now, or None when the pipeline has it already."""
+        if self.value is None or self.value == self.emitted:
+            return None
+        self.emitted = self.value
+        return self.value
