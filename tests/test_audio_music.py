@@ -120,3 +120,29 @@ def test_a_resting_finger_does_not_warble_between_two_notes():
     for wobble in np.linspace(-0.14, 0.14, 15):
         assert quantise_degree(10.5 + wobble, 21, 0, False, first) == first
     assert quantise_degree(10.5 + 0.7, 21, 0, False, first) == 11
+
+
+def test_a_note_that_would_alias_drops_by_octaves_instead():
+    """A crossfade or /param can pass through a pitch range whose top aliases (the config
+    refuses only the ends): such a note folds down whole octaves, same pitch class, and its
+    FM partial stays under Nyquist. The NumPy twin does the same."""
+    import math
+
+    from installation.audio import reference as R
+    from installation.audio import synth as S
+    from installation.audio.engine import make_config
+    from installation.audio.music import MODES
+    from installation.audio.settings import FM_TOP_PARTIAL, AudioSettings
+    sr = 48000
+    cfg = make_config(AudioSettings(root_hz=880.0, octaves=5.0, tension_cents=0.0), sr)
+    folded = 0
+    for d in range(int(cfg[S.CF_STEPS]) + 3):
+        for m in range(len(MODES)):
+            f = S.voice_frequency(cfg, d, m, 0, 0.0)
+            assert f == R.voice_frequency_ref(cfg, d, m, 0, 0.0)
+            assert FM_TOP_PARTIAL * f <= sr / 2
+            plain = 880.0 * 2.0 ** (S.degree_semitones(d, m) / 12.0)
+            octaves = math.log2(plain / f)
+            assert abs(octaves - round(octaves)) < 1e-9
+            folded += round(octaves) > 0
+    assert folded > 0

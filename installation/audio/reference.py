@@ -19,6 +19,7 @@ from .master import (CEILING_SLEW_DB_S, COMP_ATTACK_S, COMP_KNEE_DB, COMP_RELEAS
                      DETECTOR_RISE_S, DETECTOR_S, FAST_OVER_DB, GUARD_MARGIN_DB, LIMIT_MARGIN_DB,
                      RIDE_MARGIN_DB)
 from .music import HYSTERESIS, MODES, N_MODES
+from .settings import FM_TOP_PARTIAL
 
 # ---------------------------------------------------------------- music
 
@@ -259,7 +260,11 @@ def voice_frequency_ref(cfg, degree, mode, voice, tension):
     semis = degree_semitones_ref(degree, mode)
     sign = 1.0 if voice % 2 == 0 else -1.0
     cents = sign * tension * cfg[S.CF_TENSION_CENTS] * (0.5 + 0.5 * hash01_ref(voice + 7919))
-    return cfg[S.CF_ROOT] * 2.0 ** ((semis + cents / 100.0) / 12.0)
+    f = cfg[S.CF_ROOT] * 2.0 ** ((semis + cents / 100.0) / 12.0)
+    top = cfg[S.CF_SR] * (0.5 / FM_TOP_PARTIAL)
+    while f > top:
+        f *= 0.5
+    return f
 
 
 def voices_ref(target, vs, gs, cfg, table, n, offs, steps):

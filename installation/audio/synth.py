@@ -15,6 +15,7 @@ import math
 import numpy as np
 from numba import njit
 
+from .settings import FM_TOP_PARTIAL
 from .music import degree_semitones, hash01, is_chord_tone, mode_index, quantise_degree
 from .params import (V_ACTIVE, V_AROUSAL, V_ENERGY, V_PAN, V_SPECIES, V_X, V_Y, VOICE_FIELDS)
 
@@ -106,7 +107,14 @@ def voice_frequency(cfg, degree, mode, voice, tension):
     # in a surge neighbouring voices drift apart in opposite directions: audible beating
     sign = 1.0 if voice % 2 == 0 else -1.0
     cents = sign * tension * cfg[CF_TENSION_CENTS] * (0.5 + 0.5 * hash01(voice + 7919))
-    return cfg[CF_ROOT] * 2.0 ** ((semis + cents / 100.0) / 12.0)
+    f = cfg[CF_ROOT] * 2.0 ** ((semis + cents / 100.0) / 12.0)
+    # The config refuses a pitch range whose top aliases; a crossfade or /param between two
+    # ranges can still pass through one. A note whose FM partial would fold back over Nyquist
+    # drops by octaves instead: the same pitch class, never an inharmonic alias.
+    top = cfg[CF_SR] * (0.5 / FM_TOP_PARTIAL)
+    while f > top:
+        f *= 0.5
+    return f
 
 
 @njit(nogil=True, cache=True)
