@@ -222,3 +222,212 @@ def test_a_start_up_scene_cannot_loosen_audience_safety(tmp_path, caplog):
     assert cfg.audio.volume == 0.4                       # the rest of the scene applies
     said = " ".join(r.getMessage() for r in caplog.records)
     assert "safety.quiet_brightness is audience safety" in said and "audio.lufs_ceiling is audience safety" in said
+
+
+# -- review fixes: pitch range, scene names, list-scenes, typos, stray keys, lost edits -------
+
+def test_a_pitch_range_above_nyquist_is_refused_naming_both_keys(tmp_path):
+    """root_hz = 880 and octaves = 5 are each in range, together the top note is ~35 kHz."""
+    p = write(tmp_path, "[scene]\nname = ''\n[audio]\nroot_hz = 880.0\noctaves = 5.0\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(p, env={})
+    msg = str(exc.value)
+    assert "\n" not in msg
+    for needle in ("c.toml", "[audio]", "root_hz = 880", "octaves = 5", "samplerate 48000",
+                   "lower root_hz to at most", "or octaves to at most"):
+        assert needle in msg, msg
+    # the fix it names works: each suggested value loads
+    import re
+    root = re.search(r"root_hz to at most ([\d.]+)", msg).group(1)
+    octaves = re.search(r"octaves to at most ([\d.]+)", msg).group(1)
+    for fixed in (f"root_hz = {root}\noctaves = 5.0\n", f"root_hz = 880.0\noctaves = {octaves}\n"):
+        load_config(write(tmp_path, "[scene]\nname = ''\n[audio]\n" + fixed), env={})
+    # a lower sample rate lowers the ceiling: fine at 96 kHz, refused at 44.1 kHz
+    ok = write(tmp_path, "[scene]\nname = ''\n[audio]\nroot_hz = 880.0\noctaves = 3.0\nsamplerate = 96000\n")
+    load_config(ok, env={})
+    with pytest.raises(ConfigError, match=r"^--set \[audio\]: root_hz = 880 .*samplerate 44100"):
+        load_config(ok, env={}, sets=["audio.samplerate=44100"])
+
+
+def test_the_pitch_bound_is_the_synth_s_own_top_note():
+    """top_voice_hz is the highest pitch voice_frequency can give (degree steps + 2, the
+    brightest mode, full surge detune), for every octave setting."""
+    import numpy as np
+    from installation.audio import reference as R
+    from installation.audio.engine import make_config
+    from installation.audio.music import MODES
+    from installation.audio.settings import _TOP_SEMITONES, AudioSettings, top_voice_hz
+    assert tuple(MODES.max(axis=0)) == _TOP_SEMITONES
+    for octaves in np.arange(0.5, 5.01, 0.25):
+        s = AudioSettings(root_hz=30.0, octaves=float(octaves), tension_cents=100.0)
+        cfg = make_config(s, 48000)
+        top = int(cfg[R.S.CF_STEPS]) + 2
+        highest = max(R.voice_frequency_ref(cfg, d, m, v, 1.0)
+                      for d in range(top + 1) for m in range(len(MODES)) for v in range(64))
+        bound = top_voice_hz(s.root_hz, s.octaves, s.tension_cents)
+        assert highest <= bound + 1e-9 and highest > bound * 2 ** (-0.5 / 12), (octaves, highest, bound)
+
+
+def test_a_scene_s_audio_is_checked_over_the_config_it_runs_with(tmp_path):
+    """A scene that raises root_hz is refused when the config's octaves take it past Nyquist:
+    named by its file, the show still starts, check-config fails on it."""
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "scenes" / "dawn.toml").write_text("[sim]\nflow_strength = 0.5\n")
+    (tmp_path / "scenes" / "shrill.toml").write_text("[audio]\nroot_hz = 880.0\n")
+    p = write(tmp_path, "[scene]\nname = 'dawn'\n[audio]\noctaves = 4.0\n")
+    cfg = load_config(p, env={})
+    why = cfg.scenes.broken["shrill"]
+    assert "shrill.toml" in why and "root_hz = 880" in why and "octaves = 4" in why, why
+    from installation.ops.preflight import preflight
+    with pytest.raises(ConfigError, match="shrill.toml"):
+        preflight(cfg, strict=True)
+    with pytest.raises(ConfigError, match="shrill.toml.*root_hz"):
+        load_config(p, env={}, scene="shrill")
+    # the same scene over a narrower range is fine
+    assert "shrill" in list_scenes(load_config(write(tmp_path, "[scene]\nname = 'dawn'\n"), env={}))
+
+
+@pytest.mark.parametrize("stem, fixed", [("late night", "late-night"), ("night.v2", "night-v2"),
+                                         ("nuit-été", "nuit-ete")])
+def test_a_scene_file_whose_name_osc_cannot_carry_says_how_to_rename_it(tmp_path, stem, fixed):
+    """One rule for scene names everywhere: a file that could be started but never switched
+    to by /scene, scheduled or voted for is refused, naming the file and a name that works."""
+    (tmp_path / "scenes").mkdir()
+    bad = tmp_path / "scenes" / f"{stem}.toml"
+    bad.write_text("[sim]\nflow_strength = 1.0\n")
+    (tmp_path / "scenes" / "dawn.toml").write_text("[sim]\nflow_strength = 0.5\n")
+    cfg = load_config(write(tmp_path, "[scene]\nname = 'dawn'\n"), env={})
+    assert list_scenes(cfg) == ["dawn"]
+    why = cfg.scenes.broken[stem]
+    assert str(bad) in why and f"rename it to {fixed}.toml" in why and "letters, digits" in why, why
+    assert "\n" not in why
+    with pytest.raises(ConfigError, match=f"rename it to {fixed}.toml"):
+        load_config(write(tmp_path, f"[scene]\nname = '{stem}'\n"), env={})
+
+
+def test_list_scenes_reads_a_venue_config(tmp_path, cli_env):
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "scenes" / "harbour.toml").write_text("[sim]\nflow_strength = 0.5\n")
+    (tmp_path / "scenes" / "dusk.toml").write_text("[sim]\nflow_strenght = 1.0\n")
+    p = write(tmp_path, "[scene]\nname = 'harbour'\n")
+    r = run_cli("list-scenes", "--config", str(p), env=cli_env)
+    assert r.returncode == 0 and r.stdout.split() == ["harbour"], (r.stdout, r.stderr)
+    assert "scene 'dusk' cannot be used" in r.stderr
+    r = run_cli("list-scenes", "--config", str(tmp_path / "nope.toml"), env=cli_env)
+    assert r.returncode == 2 and "nope.toml" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("text, needles", [
+    ('[schedule]\nentries = ["09:00=calm-sanctury", "21:00=night"]\n',
+     ["[schedule] entries", "unknown scene 'calm-sanctury'", "did you mean 'calm-sanctuary'", "known scenes"]),
+    ('[schedule]\nplaylist = ["surge", "nigth"]\n',
+     ["[schedule] playlist", "unknown scene 'nigth'", "did you mean 'night'"]),
+    ("[scene]\nname = 'calm-sanctury'\n",
+     ["[scene] name", "scene 'calm-sanctury'", "did you mean 'calm-sanctuary'"]),
+])
+def test_a_misspelt_scene_name_names_the_file_and_the_nearest_scene(tmp_path, text, needles):
+    from installation.ops.preflight import preflight
+    p = write(tmp_path, text)
+    with pytest.raises(ConfigError) as exc:
+        preflight(load_config(p, env={}), strict=True)
+    msg = str(exc.value)
+    assert "\n" not in msg and msg.startswith(str(p)), msg
+    for n in needles:
+        assert n in msg, msg
+
+
+def test_a_misspelt_scene_name_from_a_flag_or_the_environment_names_that(tmp_path):
+    from installation.ops.preflight import preflight
+    p = write(tmp_path, "[scene]\nname = ''\n")
+    with pytest.raises(ConfigError, match=r"^--scene: unknown scene 'nigth' \(did you mean 'night'\?\)"):
+        load_config(p, env={}, scene="nigth")
+    with pytest.raises(ConfigError, match=r"^--set schedule.playlist: unknown scene 'nigth'"):
+        preflight(load_config(p, env={}, sets=['schedule.playlist=["nigth"]']), strict=True)
+    env = {"LIVING_MOSAIC__SCHEDULE__ENTRIES": '["21:00=nigth"]'}
+    with pytest.raises(ConfigError, match=r"^environment LIVING_MOSAIC__SCHEDULE__ENTRIES: unknown scene 'nigth'"):
+        preflight(load_config(p, env=env), strict=True)
+
+
+@pytest.mark.parametrize("text, needles", [
+    ("bloom = 1.0\n[render]\nexposure = 1.0\n", ["c.toml", "key 'bloom' is outside any section",
+                                                 "put it under [render]"]),
+    ("crossfade_s = 3.0\n", ["key 'crossfade_s' is outside any section", "[scene]", "[schedule]", "[votes]"]),
+    ("blom = 1.0\n", ["key 'blom' is outside any section", "did you mean 'bloom' under [render]"]),
+])
+def test_a_key_above_every_section_is_said_to_be_one(tmp_path, text, needles):
+    with pytest.raises(ConfigError) as exc:
+        load_config(write(tmp_path, text), env={})
+    msg = str(exc.value)
+    assert "\n" not in msg and "unknown section" not in msg, msg
+    for n in needles:
+        assert n in msg, msg
+
+
+def test_sim_seed_is_documented_as_what_it_seeds():
+    """The species matrix comes from matrix_seed alone; sim.seed's doc (and default.toml,
+    written from it) must say what the seed does change and not claim the matrix."""
+    import dataclasses
+    from installation.sim.settings import SimSettings
+    from installation.sim.swarm import Swarm
+    a, b = Swarm(SimSettings(particles=64, seed=1)), Swarm(SimSettings(particles=64, seed=2))
+    assert (a.matrix == b.matrix).all()                      # what the seed does not touch
+    assert not (a.x == b.x).all() and not (a.target_x == b.target_x).all()
+    assert not (a.flow.angle0 == b.flow.angle0).all()
+    c = Swarm(SimSettings(particles=64, seed=1, matrix_seed=8))
+    assert not (a.matrix == c.matrix).all() and (a.x == c.x).all()
+    docs = {f.name: f.metadata["doc"] for f in dataclasses.fields(SimSettings)}
+    seeds, _, rest = docs["seed"].partition(";")
+    assert "matrix" not in seeds and "matrix_seed" in rest, docs["seed"]
+    for needle in ("initial swarm", "home in the mosaic", "flow field", "attract crowd"):
+        assert needle in seeds, docs["seed"]
+    assert "interaction matrix and the attract crowd" not in (ROOT / "configs" / "default.toml").read_text()
+
+
+def test_a_file_value_the_start_scene_overrides_is_warned_about(tmp_path, cli_env):
+    """particles = 20000 in the file, and the start scene sets 50000: the file's value is lost;
+    say so, with the scene's file and how to keep it. --set and the environment win over the
+    scene: nothing is lost and nothing said. Values equal to the built-in defaults (the shipped
+    default.toml) are not the technician's edits: nothing said."""
+    p = write(tmp_path, "[sim]\nparticles = 20000\nflow_strength = 0.25\n[render]\nbloom = 1.5\n")
+    cfg = load_config(p, env={})
+    assert cfg.sim.particles == 50000
+    assert len(cfg.notices) == 1
+    note = cfg.notices[0]
+    for needle in (str(p), "sim.particles = 20000", "render.bloom = 1.5", "living-mosaic.toml",
+                   "start scene 'living-mosaic'", "--scene"):
+        assert needle in note, note
+    assert "flow_strength" not in note          # the file's value is the default: not an edit
+    assert load_config(p, env={}, sets=["sim.particles=20000", "render.bloom=1.5"]).notices == ()
+    alone = tmp_path / "alone.toml"
+    alone.write_text("[scene]\nname = ''\n[sim]\nparticles = 20000\n")
+    assert load_config(alone, env={}).notices == ()
+    assert load_config(env={}).notices == ()
+    for name in list_scenes(load_config(env={})):
+        assert load_config(env={}, scene=name).notices == (), name
+    r = run_cli("check-config", str(p), env=cli_env)
+    assert r.returncode == 0 and "warning: " + note in r.stdout, (r.stdout, r.stderr)
+
+
+def test_a_swarm_no_machine_can_tick_in_time_is_refused_before_it_starts(tmp_path):
+    """sim.radius 0.2 with 50k particles is ~3,500 neighbours each: under 1 fps, then the
+    watchdog's exit 3 and a restart loop under systemd. Refused at check-config and run, with
+    the largest values that work; a swarm far heavier than the default is a warning."""
+    import subprocess
+    import sys
+    from installation.ops.preflight import preflight
+    from installation.sim.grid import NEIGHBOURS_MAX, expected_neighbours
+    cfg = load_config(env={}, sets=["sim.radius=0.2"])
+    with pytest.raises(ConfigError) as e:
+        preflight(cfg, strict=False)
+    msg = str(e.value)
+    assert "--set sim.radius" in msg and "3534 neighbours" in msg and "\n" not in msg
+    r_max = float(msg.split("sim.radius to at most ")[1].split()[0])
+    assert expected_neighbours(50000, r_max, cfg.sim.aspect) <= NEIGHBOURS_MAX * 1.001
+    heavy = load_config(env={}, sets=["sim.particles=400000"])
+    warnings = preflight(heavy, strict=True)
+    assert any("16x the default scene's simulation work" in w for w in warnings), warnings
+    assert preflight(load_config(env={}), strict=True) == []
+    from conftest import ROOT
+    run = subprocess.run([sys.executable, str(ROOT / "run_installation.py"), "run", "--headless", "--no-audio",
+                          "--frames", "5", "--set", "sim.radius=0.2"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "neighbours" in run.stderr and "Traceback" not in run.stderr

@@ -25,7 +25,7 @@ from .flow import FlowLattice
 from . import touch_field
 from .forces import bin_touches, count_bad_rows, reduce_blocks, step_particles, touch_near
 from .neighbours import LANES, neighbour_pass, neighbour_pass_min_image
-from .grid import GridSpec, assign_cells, counting_sort, gather_state
+from .grid import GridSpec, assign_cells, counting_sort, expected_neighbours, gather_state
 from .layout import interaction_factors, mosaic_grid, mosaic_homes
 from .params import StepParams
 from .settings import SimSettings
@@ -153,7 +153,7 @@ class Swarm:
         self.stats = np.zeros(N_STATS, np.float64)
         self.species_stats = np.zeros((k, 2), np.float64)
         # neighbours a particle would have if the swarm were spread uniformly
-        self.expected_neighbours = (n - 1) * math.pi * self.radius ** 2 / self.aspect
+        self.expected_neighbours = expected_neighbours(n, self.radius, self.aspect)
 
         self._prm = np.zeros(F.N_PRM, np.float64)
         self._iprm = np.zeros(F.N_IPRM, np.int64)
