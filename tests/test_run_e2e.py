@@ -106,3 +106,99 @@ def test_sigterm_ends_cleanly_with_summary_and_complete_session(tmp_path, cli_en
     lines = rec.read_text().splitlines()
     assert json.loads(lines[0])["format"] == "living-mosaic-session"
     assert json.loads(lines[-1]) == {"end": True, "ticks": s["ticks"]}
+
+
+SMALL = ["--headless", "--no-audio", "--set", "sim.particles=4000", "--set", "render.width=320",
+         "--set", "render.height=180"]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform")
+def test_sighup_ends_cleanly_as_sigterm_does(tmp_path, cli_env):
+    """A technician's ssh session drops: the run gets SIGHUP. It used to die on the spot, with
+    no end marker and no summary."""
+    out, rec = tmp_path / "s.json", tmp_path / "rec.jsonl"
+    p = subprocess.Popen(CLI + SMALL + ["--osc-port", "0", "--record", str(rec), "--summary", str(out)],
+                         env=cli_env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            line = p.stderr.readline()
+            assert line, "the run ended before its first frame"
+            if "first frame" in line:
+                break
+        time.sleep(0.5)
+        p.send_signal(signal.SIGHUP)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err[-2000:]
+    assert "stopped by SIGHUP" in err
+    s = summary_of(out)
+    lines = rec.read_text().splitlines()
+    assert json.loads(lines[-1]) == {"end": True, "ticks": s["ticks"]}
+
+
+def _file_size_limit(limit: int):
+    def apply():     # in the child: a disk that takes no file larger than `limit` bytes
+        import resource
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="uses RLIMIT_FSIZE to make the disk 'full'")
+def test_a_recording_the_disk_cannot_take_never_stops_the_show(tmp_path, cli_env):
+    """`run --record` where the session header cannot be written (a full disk): it exited 2
+    at start-up and left a 0-byte file, so under systemd's Restart=always the exhibit stayed
+    dark and gained an empty file every 3 s. Now it runs, without a recording, says so once,
+    counts it, and leaves no file behind."""
+    rec, out = tmp_path / "night.jsonl", tmp_path / "s.json"
+    args = SMALL + ["--frames", "30", "--osc-port", "0", "--record", str(rec), "--summary", str(out)]
+    run(args, cli_env)                  # the kernels compiled and cached, with room on the disk
+    rec.unlink()
+    out.unlink()
+    r = subprocess.run(CLI + args, capture_output=True, text=True, env=cli_env, timeout=180,
+                       preexec_fn=_file_size_limit(4000))     # the header is ~8 kB, the summary ~1 kB
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Traceback" not in r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if " ERROR " in ln]
+    assert len(errors) == 1 and "recording paused" in errors[0] and str(rec) in errors[0], r.stderr[-3000:]
+    assert not rec.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["s.json"]
+    s = summary_of(out)
+    assert s["frames"] == 30
+    assert s["recording"]["errors"] == 1 and s["recording"]["failed"] is True and s["recording"]["files"] == []
+
+
+def test_a_port_in_use_names_it_as_an_address(cli_env):
+    """The port-in-use line said `UDP :::9325`; an IPv6 address with a port is `[::]:9325`."""
+    import socket
+    try:
+        holder = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        holder.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        holder.bind(("::", 0))
+    except OSError:
+        pytest.skip("no IPv6 on this machine: the listener binds IPv4 only")
+    port = holder.getsockname()[1]
+    try:
+        r = subprocess.run(CLI + SMALL + ["--frames", "5", "--osc-port", str(port)],
+                           capture_output=True, text=True, env=cli_env, timeout=120)
+    finally:
+        holder.close()
+    assert r.returncode == 2, r.stderr[-2000:]
+    last = r.stderr.strip().splitlines()[-1]
+    assert f"UDP [::]:{port}" in last and ":::" not in last and "in use" in last, last
+
+
+def test_a_display_that_is_not_up_is_said_not_drawn_to_unseen(tmp_path, cli_env):
+    """DISPLAY set, no X server there (the desktop not up yet at boot): SDL would fall back to
+    drawing offscreen, a window nobody sees for weeks. It says so and runs headless, or, with
+    [window] require_display (a kiosk under systemd), stops with 2 so the unit tries again."""
+    env = {k: v for k, v in cli_env.items() if k not in ("SDL_VIDEODRIVER", "WAYLAND_DISPLAY")}
+    env["DISPLAY"] = ":77"
+    out = tmp_path / "s.json"
+    r = run(["--no-audio", "--frames", "5", "--osc-port", "0", "--summary", str(out)], env)
+    assert "no display" in r.stderr and "running headless" in r.stderr, r.stderr[-2000:]
+    assert summary_of(out)["frames"] == 5
+    r = subprocess.run(CLI + ["--no-audio", "--frames", "5", "--osc-port", "0", "--set", "window.require_display=true"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2 and "require_display" in r.stderr and "Traceback" not in r.stderr

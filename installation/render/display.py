@@ -44,6 +44,13 @@ def _init_video() -> None:
         pygame.display.init()
     except pygame.error as exc:
         raise DisplayUnavailable(str(exc)) from None
+    # With no screen reachable (an X server not up yet at boot, a wrong DISPLAY) SDL falls back
+    # to a driver that draws nowhere: a "window" nobody sees, for weeks. Unless asked for.
+    driver = pygame.display.get_driver()
+    if driver in ("offscreen", "dummy") and os.environ.get("SDL_VIDEODRIVER", "").lower() != driver:
+        pygame.display.quit()
+        where = os.environ.get("WAYLAND_DISPLAY") or os.environ.get("DISPLAY") or "none"
+        raise DisplayUnavailable(f"SDL reached no screen (display {where}) and fell back to its {driver} driver")
 
 
 class Display:

@@ -47,3 +47,4 @@ class WindowSettings:
     hud_key: str = setting("h", "key that toggles the heads-up display")
     quit_keys: tuple[str, ...] = setting(("escape",), "key chord that quits; empty disables quitting from the keyboard (kiosk)")
     hide_cursor: bool = setting(True, "hide the mouse cursor in fullscreen")
+    require_display: bool = setting(False, "without a screen, stop with exit status 2 instead of running headless: under systemd the unit then restarts it until the desktop is up (set it for a kiosk)")
