@@ -1,7 +1,7 @@
 """The commands that run the pipeline: `run`, `replay`, `analyze`.
 
 Each builds the parts a run needs, hands a Stage to `loop.run_loop`, and on the way out —
-normal end, Esc, SIGINT or SIGTERM — closes the recording and writes the summary.
+normal end, Esc, SIGINT, SIGTERM or SIGHUP — closes the recording and writes the summary.
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from .config import Config, ConfigError, to_dict
 from .config.model import scenes_to_dict
 from .events import InputEvent
 from .loop import LoopStats, run_loop
-from .outputs import file_to_write, folder_to_fill
+from .outputs import distinct, file_to_write, folder_to_fill
+from .safety.quiet_hours import QUIET_ADDR
 from .parallel import kernel_threads
 
 log = logging.getLogger("installation")
@@ -29,7 +30,7 @@ class UserError(Exception):
 
 
 class StopFlag:
-    """Set by SIGINT/SIGTERM or a window close; the loop checks it once per frame."""
+    """Set by SIGINT/SIGTERM/SIGHUP or a window close; the loop checks it once per frame."""
 
     def __init__(self):
         self.event = threading.Event()
@@ -43,8 +44,10 @@ class StopFlag:
     def install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda s, f: self.set(signal.Signals(s).name))
+        # SIGHUP: the terminal went away (a technician's ssh session dropped): end as cleanly
+        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is not None:
+                signal.signal(sig, lambda s, f: self.set(signal.Signals(s).name))
 
 
 def open_display(cfg: Config, headless: bool, render_size):
@@ -54,6 +57,9 @@ def open_display(cfg: Config, headless: bool, render_size):
     try:
         return Display(cfg.window, render_size)
     except DisplayUnavailable as exc:
+        if cfg.window.require_display:
+            raise UserError(f"no display ({exc}) and [window] require_display is set: start it where a screen "
+                            f"is up (under systemd the unit restarts it until then)") from None
         print(f"no display ({exc}): running headless", file=sys.stderr)
         return None
     except DisplayError as exc:
@@ -85,8 +91,7 @@ def audio_stats(audio) -> dict:
 
 def hud_lines(pipeline, stats: LoopStats, extra: dict) -> list[str]:
     mood = pipeline.control.mood
-    recent = stats.recent_frame_ms()[-120:] if stats.frames else []
-    ms = float(sum(recent) / len(recent)) if len(recent) else 0.0
+    ms = stats.mean_last_ms(120)
     lines = [f"{stats.fps_recent:5.1f} fps   frame {ms:5.2f} ms   ticks {pipeline.tick}   dropped {stats.dropped_ticks}",
              f"particles {pipeline.swarm.n}   participants {mood.count}"
              + ("   (attract mode)" if pipeline.control.attract_active else ""),
@@ -226,6 +231,8 @@ def osc_rejections(listener, pipeline) -> dict:
 def run_command(args, cfg: Config) -> int:
     from .ops.logs import setup_logging
     setup_logging(cfg.log)
+    distinct({"--config": getattr(args, "config", None)},
+             {"--record": getattr(args, "record", None), "--summary": args.summary})
     if args.summary:
         file_to_write("--summary", args.summary)
     from .ops.preflight import preflight
@@ -236,15 +243,20 @@ def run_command(args, cfg: Config) -> int:
     stop = StopFlag()
     stop.install_signals()
     t_start = time.perf_counter()
-    wall_now = {"t": datetime.now()}     # sampled once a frame: the pipeline never reads the clock
-    pipeline = Pipeline(cfg, time_of_day=lambda tick: wall_now["t"])
+    pipeline = Pipeline(cfg)
     pipeline.warm_up()
+    # quiet hours from the wall clock, as recorded /quiet events (QuietClock); in force before
+    # the sound starts, so a start at night is quiet from the first sample
+    from .safety.quiet_hours import QuietClock, QuietHours
+    quiet_clock = QuietClock(QuietHours.from_settings(cfg.safety)) if cfg.safety.quiet_hours else None
+    if quiet_clock is not None:
+        pipeline.set_quiet(quiet_clock.poll(datetime.now(), time.monotonic()))
     render_size = (pipeline.renderer.width, pipeline.renderer.height)
     display = open_display(cfg, args.headless, render_size)
     headless = display is None
     # no display is no reason to go silent: only --headless means "no devices at all"
     audio = open_audio(cfg, args.headless, args.no_audio, first=pipeline.audio)
-    parts = _LiveParts(cfg, args, pipeline, audio)
+    parts = _LiveParts(cfg, args, pipeline, audio, quiet_clock)
     try:
         parts.open()
     except BaseException:
@@ -262,8 +274,6 @@ def run_command(args, cfg: Config) -> int:
     def on_frame(stats):
         stage.stats = stats
         parts.beat(stats)
-        if stats.frames % 30 == 0:
-            wall_now["t"] = datetime.now()
         if stats.frames == 1:
             log.info("first frame %.2f s after start (%d particles, %s, audio %s, OSC port %s, %s)",
                      time.perf_counter() - t_start, pipeline.swarm.n,
@@ -300,10 +310,11 @@ def run_command(args, cfg: Config) -> int:
 class _LiveParts:
     """What only a live run has: the OSC listener, recordings, the schedule, status, watchdog."""
 
-    def __init__(self, cfg: Config, args, pipeline, audio):
+    def __init__(self, cfg: Config, args, pipeline, audio, quiet_clock=None):
         from .ops.schedule import Schedule
         from .ops.sdnotify import SdNotifier
         self.cfg, self.args, self.pipeline, self.audio = cfg, args, pipeline, audio
+        self.quiet_clock = quiet_clock
         self.listener = None
         self.recorder = None
         self.sessions = None
@@ -338,7 +349,10 @@ class _LiveParts:
                     # a restarted service must neither lose last night's show nor stay dark
                     log.warning("--record %s: a recording is already there; recording to %s instead "
                                 "(nothing is overwritten)", args.record, path)
-                self.recorder = Recorder(path, _header(cfg), cfg.session)
+                # a disk that cannot take the recording (full, an I/O error) never stops the
+                # show: the recorder logs it once, records nothing and tries again now and then;
+                # a path the user can fix (a folder, no permission) is still a usage error
+                self.recorder = Recorder(path, _header(cfg), cfg.session, pause_at_start=True)
             except (OSError, SessionError) as exc:
                 raise UserError(f"--record {args.record}: {exc}") from None
         from .session.recorder import SessionManager
@@ -348,11 +362,19 @@ class _LiveParts:
             from .ops.status import StatusSender
             self.status = StatusSender(cfg.status.targets, cfg.status.interval_s).start()
         from .ops.watchdog import Watchdog
-        self.watchdog = Watchdog(cfg.watchdog.stall_s, self._flush_on_stall, notifier=self.notifier).start()
+        self.watchdog = Watchdog(cfg.watchdog.stall_s, self._flush_on_stall, flush_s=cfg.watchdog.flush_s,
+                                 notifier=self.notifier).start()
 
     # --- per tick: the one input door ---------------------------------------------------------
     def source(self, tick: int) -> list[InputEvent]:
         events = self.listener.drain() if self.listener is not None else []
+        if self.quiet_clock is not None and tick % self.cfg.sim.tick_hz == 0:
+            from datetime import datetime
+            now = time.monotonic()
+            self.quiet_clock.poll(datetime.now(), now)
+            amount = self.quiet_clock.event_value()
+            if amount is not None:      # an event, so the recording holds it: a replay needs no clock
+                events = events + [InputEvent(QUIET_ADDR, "f", (amount,), "clock", now - self._t0)]
         if self.injected:
             events = events + self.injected
             self.injected = []
@@ -375,7 +397,8 @@ class _LiveParts:
                 state = self.pipeline.mixer.state_events(tick) + [
                     ("/master/brightness", "f", (float(c.brightness),)),
                     ("/master/volume", "f", (float(c.volume),)),
-                    ("/blackout", "i", (1 if c.blackout else 0,))]
+                    ("/blackout", "i", (1 if c.blackout else 0,)),
+                    (QUIET_ADDR, "f", (float(self.pipeline.quiet_amount),))]
                 for addr, types, args in state:
                     self.sessions.write(tick, InputEvent(addr, types, args, "state", t))
                 log.info("recording to %s (operator)", path)
@@ -423,7 +446,15 @@ class _LiveParts:
                 "osc": f"{self.osc_rate:.0f} msg/s, rejected {osc_rejections(self.listener, self.pipeline)['osc_rejected']}",
                 "audio": f"{a['audio_backend']}, underflows {a['audio_underflows']}",
                 "flash guard": f"limited {self.pipeline.guard.limited_frames} frames",
-                "recording": "yes" if (self.recorder is not None or (self.sessions and self.sessions.active)) else "no"}
+                "recording": self._recording_status()}
+
+    def _recording_status(self) -> str:
+        """What the HUD says of the recordings: "yes" only while one is being written."""
+        if (self.recorder is not None and self.recorder.active) or (self.sessions and self.sessions.active):
+            return "yes"
+        paused = [r for r in (self.recorder, self.sessions.recorder if self.sessions else None)
+                  if r is not None and r.failed]
+        return f"no (paused by a write error, {paused[0].errors} so far)" if paused else "no"
 
     def summary_extra(self) -> dict:
         out = {}
@@ -503,6 +534,13 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv")     # containers that hold H.2
 def replay_command(args) -> int:
     from .session.errors import ExportError, SessionError
     from .session.reader import read_session
+    for only in ("write_oscdump", "send"):
+        others = [f"--{f.replace('_', '-')}" for f in ("export", "wav", "summary") if getattr(args, f, None)]
+        if getattr(args, only, None) and others:
+            raise UserError(f"--{only.replace('_', '-')} does only that (it converts or sends the session, "
+                            f"nothing is replayed): drop {', '.join(others)}, or run them as a second command")
+    distinct({"SESSION": args.session}, {f"--{f.replace('_', '-')}": getattr(args, f, None)
+                                         for f in ("summary", "export", "wav", "write_oscdump")})
     for flag in ("summary", "export", "wav", "write_oscdump"):
         if getattr(args, flag, None):
             file_to_write("--" + flag.replace("_", "-"), getattr(args, flag))
@@ -521,7 +559,8 @@ def replay_command(args) -> int:
     if args.write_oscdump:
         from .session.oscdump import write_oscdump
         counts = write_oscdump(session, args.write_oscdump)
-        print(f"wrote {counts['written']} messages to {args.write_oscdump}")
+        print(f"wrote {counts['written']} messages to {args.write_oscdump} (oscdump text holds the messages and "
+              f"their timing only, not the config, seed or exact ticks: replay the session itself for an exact replay)")
         return 0
     if args.send:
         from .session.send import send_session
@@ -542,10 +581,13 @@ def _keep_none(frame) -> None:
 
 
 def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
+    import os
+    import shutil
     import tempfile
     from .pipeline import Pipeline
     from .frame_worker import FrameWorker
-    from .session.export import Progress, VideoWriter, WavWriter
+    from .session.errors import ExportError
+    from .session.export import Progress, VideoWriter, WavWriter, mux_audio
     stop = StopFlag()
     stop.install_signals()
     total = session.ticks
@@ -557,68 +599,21 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
     audio = None
     if args.wav or not args.no_audio:
         audio = open_audio(cfg, offline, False, first=pipeline.audio)
-    tmpdir = tempfile.TemporaryDirectory(prefix="living-mosaic-export-")
-    wav_path = Path(args.wav) if args.wav else (Path(tmpdir.name) / "audio.wav" if exporting and audio else None)
-    wav = WavWriter(wav_path, cfg.audio.samplerate, 2) if wav_path is not None and audio is not None else None
-    video = None
-    video_path = None
-    if exporting:
-        video_path = Path(tmpdir.name) / "video.mp4" if wav is not None else Path(args.export)
-        video = VideoWriter(video_path, pipeline.renderer.width, pipeline.renderer.height, cfg.sim.tick_hz,
-                            settings=cfg.session)
-    progress = Progress(total, "export") if exporting else None
-
-    # with no window to show them live, frames are drawn on a thread of their own while the
-    # next tick is simulated (an export encodes them; a headless replay keeps the last one)
-    worker = None
-    if display is None:
-        worker = FrameWorker(pipeline, video.write if video else _keep_none)
-    stage = RunStage(pipeline, source=lambda tick: by_tick.get(tick, []), display=display, audio=audio, stop=stop,
-                     audio_sink=wav.write if wav else None, hud=cfg.window.hud, frame_worker=worker)
-    settle_heap()
-    base_keep_going = stage.keep_going
-
-    def seek(seconds: float) -> None:
-        """Jump by `seconds` in the session. The state at a tick exists only by simulating up
-        to it, so back means again from the start; the picture and sound resume from there."""
-        target = min(total, max(0, stage.p.tick + int(round(seconds * cfg.sim.tick_hz))))
-        if target < stage.p.tick:
-            stage.p = Pipeline(cfg, render_size=size, time_of_day=_session_clock(session))
-        log.info("seek to %.1f s", target / cfg.sim.tick_hz)
-        while stage.p.tick < target:
-            stage.p.advance(by_tick.get(stage.p.tick, []))
-    if display is not None:
-        stage.seek = seek
-
-    def keep_going():
-        return stage.p.tick < total and base_keep_going()
-    stage.keep_going = keep_going
-    stage.last_tick = total
-
-    def on_frame(stats):
-        stage.stats = stats
-        if progress is not None:
-            progress.update(stage.p.tick)
-
-    paced = not (exporting or args.headless or display is None)
-    tick_s = (1.0 / cfg.sim.tick_hz) / args.speed if paced else None
-    ok = False
-    audio_final = None
+    out = Path(args.export) if exporting else None
+    tmp = None          # the export's temporary files: beside the video, hidden, always removed
+    wav = video = worker = progress = None
+    wav_path = None
     stats = LoopStats()
-    try:
-        stats = run_loop(stage, tick_s=tick_s, max_catchup=cfg.window.max_catchup_ticks, on_frame=on_frame)
-        ok = not stop.event.is_set()
-        if worker is not None:
-            t0 = time.perf_counter()
-            worker.close()      # the frames still queued (an interrupted export keeps them too)
-            stats.wall_s += time.perf_counter() - t0
-    finally:
-        if worker is not None and worker.open:
-            # an error: stop the encoder first, so that a worker blocked on its pipe gets free
-            if video is not None:
-                video.abort()
-            worker.abort()
-        pipeline = stage.p
+    audio_final = None
+    ok = False
+    released = False
+
+    def release() -> None:
+        """The devices and the progress line, once, whatever happened."""
+        nonlocal released, audio_final
+        if released:
+            return
+        released = True
         if progress is not None:
             progress.close()
         if audio is not None:
@@ -626,20 +621,133 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
             audio.close()
         if display is not None:
             display.close()
+
+    try:
+        if exporting:
+            # not in $TMPDIR: a night's picture and sound outgrow a small /tmp (a tmpfs); on the
+            # video's own disk the finished file is moved into place whole, never half-written
+            tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".export-tmp", dir=out.parent))
+        wav_path = Path(args.wav) if args.wav else (tmp / "audio.wav" if exporting and audio else None)
+        wav = WavWriter(wav_path, cfg.audio.samplerate, 2) if wav_path is not None and audio is not None else None
+        if exporting:
+            video = VideoWriter(tmp / f"video{out.suffix}", pipeline.renderer.width, pipeline.renderer.height,
+                                cfg.sim.tick_hz, settings=cfg.session)
+        progress = Progress(total, "export") if exporting else None
+
+        # with no window to show them live, frames are drawn on a thread of their own while the
+        # next tick is simulated (an export encodes them; a headless replay keeps the last one)
+        if display is None:
+            worker = FrameWorker(pipeline, video.write if video else _keep_none)
+        hz = cfg.sim.tick_hz
+
+        def replay_status() -> dict:
+            """The HUD of a replay in a window: where in the session, how fast, paused or not."""
+            state = "paused (space plays, . steps)" if stage.paused else f"at {args.speed:g}x"
+            return {"replay": f"{stage.p.tick / hz:.1f} s of {total / hz:.1f} s, {state}", "scene": stage.p.mixer.current_name}
+        stage = RunStage(pipeline, source=lambda tick: by_tick.get(tick, []), display=display, audio=audio, stop=stop,
+                         audio_sink=_naming_errors(wav.write, wav_path) if wav else None, hud=cfg.window.hud,
+                         frame_worker=worker, extra_status=replay_status)
+        settle_heap()
+        base_keep_going = stage.keep_going
+
+        def seek(seconds: float) -> None:
+            """Jump by `seconds` in the session. The state at a tick exists only by simulating up
+            to it, so back means again from the start; the picture and sound resume from there."""
+            target = min(total, max(0, stage.p.tick + int(round(seconds * cfg.sim.tick_hz))))
+            if target < stage.p.tick:
+                stage.p = Pipeline(cfg, render_size=size, time_of_day=_session_clock(session))
+            log.info("seek to %.1f s", target / cfg.sim.tick_hz)
+            # a seek back into an hour-long session simulates for minutes: the window keeps
+            # answering (Esc, close, Ctrl-C, SIGTERM end it; another seek key waits), and the
+            # log says how far it has got
+            stage.seek = None
+            shown = time.monotonic()
+            try:
+                while stage.p.tick < target:
+                    stage.p.advance(by_tick.get(stage.p.tick, []))
+                    if stage.p.tick % 30 == 0 and time.monotonic() - shown > 0.25:
+                        if not base_keep_going():
+                            return
+                        if time.monotonic() - shown > 2.0:
+                            log.info("seeking: %.0f s of %.0f s", stage.p.tick / cfg.sim.tick_hz,
+                                     target / cfg.sim.tick_hz)
+                        shown = time.monotonic()
+            finally:
+                stage.seek = seek
+        if display is not None and args.wav:
+            # --wav writes the session's audio as it plays: a jump would leave a hole or a repeat
+            log.info("seek keys are off while --wav writes the session's audio")
+        elif display is not None:
+            stage.seek = seek
+
+        def keep_going():
+            return stage.p.tick < total and base_keep_going()
+        stage.keep_going = keep_going
+        stage.last_tick = total
+
+        def on_frame(stats):
+            stage.stats = stats
+            if progress is not None:
+                progress.update(stage.p.tick)
+
+        paced = not (exporting or args.headless or display is None)
+        tick_s = (1.0 / cfg.sim.tick_hz) / args.speed if paced else None
+        try:
+            stats = run_loop(stage, tick_s=tick_s, max_catchup=cfg.window.max_catchup_ticks, on_frame=on_frame)
+            ok = not stop.event.is_set()
+            if worker is not None:
+                t0 = time.perf_counter()
+                worker.close()      # the frames still queued (an interrupted export keeps them too)
+                stats.wall_s += time.perf_counter() - t0
+        except BaseException:
+            # an error: stop the encoder first, so that a worker blocked on its pipe gets free
+            if video is not None:
+                video.abort()
+            if worker is not None and worker.open:
+                worker.abort()
+            raise
+        finally:
+            pipeline = stage.p
+            release()
         if wav is not None:
-            wav.close()
+            _naming_errors(wav.close, wav_path)()
         if video is not None:
             if ok or pipeline.tick > 0:
                 video.close()
+                final = video.path
+                if wav is not None:
+                    final = tmp / f"with-sound{out.suffix}"
+                    mux_audio(video.path, wav_path, final, video.frames / cfg.sim.tick_hz, cfg.session)
+                _naming_errors(os.replace, out)(final, out)     # the same disk: whole or not at all
             else:
                 video.abort()
-    if video is not None and wav is not None:
-        from .session.export import mux_audio
-        mux_audio(video_path, wav_path, Path(args.export), video.frames / cfg.sim.tick_hz, cfg.session)
-    tmpdir.cleanup()
+    except OSError as exc:
+        print(f"error: {_write_failed(exc, out or wav_path, pipeline.tick, total, tmp)}", file=sys.stderr)
+        return 1
+    except ExportError as exc:
+        raise ExportError(f"{exc}{_low_space_hint(out.parent if out else Path('.'))}") from None
+    finally:
+        release()
+        if video is not None:
+            video.abort()       # after an error (a no-op once closed): no encoder left running
+        if wav is not None:
+            try:
+                wav.close()     # after an error: a WAV that cannot be finished either must
+            except OSError:     # not hide the error that stopped the replay
+                pass
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     summary = _summary(pipeline, stats, audio_final, None, {"replayed_events": sum(len(v) for v in by_tick.values()),
                                                       "replay_rejected": rejected, "session_ticks": total,
                                                       "session_truncated": bool(session.truncated)})
+    # A replay drops no tick: when a frame falls behind, the loop's catch-up limit slows the
+    # replay down instead; what the viewer lost is speed, said here, not ticks
+    summary["dropped_ticks"] = 0
+    replayed_s = pipeline.tick / cfg.sim.tick_hz
+    summary["replay_speed"] = round(replayed_s / max(stats.wall_s, 1e-9), 3)
+    if paced and pipeline.tick >= cfg.sim.tick_hz and summary["replay_speed"] < 0.9 * args.speed:
+        log.warning("replayed at %.2fx, not the %gx asked: this machine could not draw that fast "
+                    "(every tick was replayed)", summary["replay_speed"], args.speed)
     if args.summary:
         from .summary import write_summary
         write_summary(args.summary, summary)
@@ -648,7 +756,57 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
         log.info("exported %d frames to %s in %.1f s (%.2fx real time)", video.frames, args.export, stats.wall_s,
                  (video.frames / cfg.sim.tick_hz) / max(stats.wall_s, 1e-9))
     log.info("replayed %d ticks, state %s", pipeline.tick, summary["state_hash"][:16])
+    if not ok and (exporting or wav is not None):
+        # stopped by a signal (or a window closed) before the end: not done, so not status 0
+        made = [f"{out} holds the first {video.frames / cfg.sim.tick_hz:.1f} s" if video is not None and video.frames
+                else (f"nothing was written to {out}" if out else ""),
+                f"{wav_path} holds the first {wav.frames / cfg.audio.samplerate:.1f} s" if args.wav and wav else ""]
+        print(f"{'export' if exporting else 'replay'} stopped{' by ' + stop.reason if stop.reason else ''} "
+              f"at tick {pipeline.tick} of {total}: {'; '.join(m for m in made if m)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _naming_errors(fn, path):
+    """`fn`, with the file it writes named in the OSError it may raise (a write's has no name)."""
+    def call(*args):
+        try:
+            return fn(*args)
+        except OSError as exc:
+            if exc.filename is None:
+                exc.filename = str(path)
+            raise
+    return call
+
+
+def _free_space(folder: Path) -> str:
+    import shutil
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return "unknown space"
+    return f"{free / 2**30:.1f} GiB" if free >= 2**30 else f"{free / 2**20:.1f} MiB"
+
+
+def _low_space_hint(folder: Path) -> str:
+    """For an encoder that failed: its own message rarely says the disk is full."""
+    import shutil
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return ""
+    return f" (only {_free_space(folder)} free in {folder}: is the disk full?)" if free < 64 * 2**20 else ""
+
+
+def _write_failed(exc: OSError, out: Path | None, tick: int, total: int, tmp: Path | None) -> str:
+    """One line: what could not be written, why, and how much room its disk has."""
+    where = Path(exc.filename) if exc.filename else (out or Path("."))
+    temporary = tmp is not None and tmp in where.parents
+    folder = out.parent if temporary else where.parent
+    what = f"the export's temporary file {where}" if temporary else str(where)
+    left = "; its unfinished files were removed" if tmp is not None else ""
+    return (f"{'export' if out is not None else 'replay'} failed at tick {tick} of {total}: cannot write "
+            f"{what}: {exc.strerror or exc} ({_free_space(folder)} free in {folder}){left}")
 
 
 # --- analyze -----------------------------------------------------------------------------------
@@ -659,17 +817,20 @@ def analyze_command(args) -> int:
     from .session.errors import SessionError
     from .session.export import Progress
     from .session.reader import read_session
-    folder_to_fill("--out", args.out)      # before the replay, which may take hours
     try:
-        session = read_session(args.session)
+        session = read_session(args.session)     # an unreadable session leaves no empty --out behind
     except SessionError as exc:
         raise UserError(str(exc)) from None
+    out = folder_to_fill("--out", args.out)      # before the replay, which may take hours
+    if (out / "report.md").exists():
+        log.warning("--out %s holds an analysis already: its files are replaced by this one's", args.out)
     args.sets = []
     cfg = _replay_config(session, args)
     by_tick, _ = _validated_events(session, cfg)
     progress = Progress(session.ticks, "analyze", unit="ticks")
     try:
         timeline = replay_timeline(cfg, by_tick, session.ticks, _session_clock(session), progress.update)
+        progress.update(session.ticks)      # every tick is in: 100 %, not the last 30-tick step
     finally:
         progress.close()
     result = analyze(session, args.out, timeline)
@@ -706,7 +867,8 @@ def replay_timeline(cfg: Config, by_tick, ticks: int, time_of_day=None, on_tick=
             a = audio.stats()
             mood = pipeline.control.mood
             timeline.append(tick, mood.valence, mood.arousal, mood.agreement, mood.energy, mood.count,
-                            len(events), bool(pipeline.control.new_pulses), a["limiter_db"] < -0.5, False)
+                            len(events), pipeline.control.surged, a["limiter_db"] < -0.5, False,
+                            pipeline.control.attract_level)
             if on_tick is not None and tick % 30 == 0:
                 on_tick(tick)
         worker.close()
@@ -717,8 +879,12 @@ def replay_timeline(cfg: Config, by_tick, ticks: int, time_of_day=None, on_tick=
 
 
 def _session_clock(session):
-    """Time of day at a tick of a recorded session: its start plus the ticks since."""
+    """Time of day at a tick of a session recorded before quiet hours were recorded as /quiet
+    events: its start plus the ticks since, in this machine's zone. None for a session that
+    holds its /quiet events (a replay then dims exactly as the show did, anywhere)."""
     from datetime import datetime, timedelta
+    if any(te.event.addr == QUIET_ADDR for te in session.events):
+        return None
     try:
         start = datetime.fromisoformat(session.header.get("created", "")).astimezone()
     except (TypeError, ValueError):

@@ -33,7 +33,19 @@ class LoopStats:
     frame_end: np.ndarray = field(default_factory=lambda: np.zeros(RING, np.float64))
 
     def recent_frame_ms(self) -> np.ndarray:
+        """The frame times kept (the last RING frames), in ring order, not time order."""
         return self.frame_ms[:min(self.frames, RING)]
+
+    def mean_last_ms(self, n: int = RECENT) -> float:
+        """Mean time of the newest n frames (the ring wraps after RING frames: its tail
+        is not the newest then)."""
+        n = min(n, self.frames, RING)
+        if n <= 0:
+            return 0.0
+        end = self.frames % RING
+        if end >= n:
+            return float(self.frame_ms[end - n:end].mean())
+        return float((self.frame_ms[:end].sum() + self.frame_ms[RING - (n - end):].sum()) / n)
 
     def percentile(self, q: float) -> float:
         recent = self.recent_frame_ms()

@@ -43,3 +43,18 @@ def _writable_folder(flag: str, path, folder: Path) -> None:
             pass
     except OSError as exc:
         raise OutputPathError(f"{flag} {path}: cannot write into {folder}: {exc.strerror or exc}") from None
+
+
+def distinct(reads: dict[str, str | os.PathLike | None], writes: dict[str, str | os.PathLike | None]) -> None:
+    """No file written is one the command reads or another it writes (`replay s.jsonl --wav
+    s.jsonl` would overwrite the session; `--record x --summary x` the recording). Flags
+    without a path are skipped."""
+    seen: dict[Path, str] = {}
+    for kind, paths in (("read", reads), ("write", writes)):
+        for flag, path in paths.items():
+            if not path:
+                continue
+            key = Path(path).expanduser().resolve()
+            if key in seen and kind == "write":
+                raise OutputPathError(f"{flag} {path}: is the same file as {seen[key]}; give it another name")
+            seen.setdefault(key, f"{flag} {path}" if flag else str(path))

@@ -421,3 +421,19 @@ def test_attract_crowd_follows_a_scene_that_changes_its_size_or_turns_it_on():
     rig.cc.set_config(fewer)
     rig.run(ticks=5 * HZ)
     assert 0 < len([p for p in rig.cc.participants if p.virtual and not p.leaving]) <= 2
+
+
+def test_an_operator_pulse_is_not_a_surge_of_the_crowd():
+    """analyze counts the crowd's own surges: an operator's /pulse makes a pulse, not a surge."""
+    rig = Rig(make_config(**QUIET))
+    rig.run([ev("/pulse", 1.0)])
+    assert rig.cc.surged is False
+    rig.run(ticks=HZ)
+    calm = [ev(f"/crowd/p{i}/emotion", 0.0, 0.05, src=f"10.0.2.{i}:9") for i in range(6)]
+    rig.run(calm, ticks=2 * HZ)
+    surged = []
+    rig.run([ev(f"/crowd/p{i}/emotion", 0.0, 1.0, src=f"10.0.2.{i}:9") for i in range(6)])
+    for _ in range(2 * HZ):
+        rig.run()
+        surged.append(rig.cc.surged)
+    assert any(surged)                # the crowd's arousal jumped: its own surge

@@ -88,3 +88,22 @@ def test_a_replay_never_ticks_past_its_session(monkeypatch):
     stage.last_tick = total
     run_loop(stage, tick_s=1 / 60, max_catchup=8, clock=ft.clock, sleep=ft.sleep)
     assert stage.p.tick == total
+
+
+def test_the_hud_frame_time_is_the_newest_frames_after_the_ring_wraps():
+    """After RING frames (about 18 minutes at 60 fps) the ring's tail is no longer the newest
+    frames: the HUD's frame time must still follow the screen."""
+    from installation.loop import RING, LoopStats
+    stats = LoopStats()
+    for ms in [10.0] * (RING + 4000) + [50.0] * 120:
+        stats.frame_ms[stats.frames % RING] = ms
+        stats.frames += 1
+    assert stats.mean_last_ms(120) == 50.0
+    assert stats.mean_last_ms(240) == 30.0
+    wrapped = LoopStats()                 # the newest 120 straddle the ring's end
+    for ms in [10.0] * (RING - 60) + [50.0] * 120:
+        wrapped.frame_ms[wrapped.frames % RING] = ms
+        wrapped.frames += 1
+    assert wrapped.mean_last_ms(120) == 50.0
+    fresh = LoopStats()
+    assert fresh.mean_last_ms(120) == 0.0

@@ -8,6 +8,7 @@ import tomllib
 import typing
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from installation.config import Config, load_config
@@ -64,7 +65,14 @@ def test_scene_character():
     assert calm.sim.max_speed < base.sim.max_speed < surge.sim.max_speed
     assert calm.sim.mosaic_pull > base.sim.mosaic_pull and calm.render.warmth < 0
     assert surge.sim.flow_strength > 3 * base.sim.flow_strength and surge.render.warmth > 0
-    assert night.render.exposure * night.render.point_gain < 0.5 * base.render.exposure * base.render.point_gain
+    # dim (its deep palette's light, at its gain and exposure), not dark: see the projector test
+    from installation.render.plan import LUMA, palette_linear
+
+    def light(cfg):
+        r = cfg.render
+        lum = float((palette_linear(r.palette, cfg.sim.species) @ np.asarray(LUMA)).mean())
+        return r.exposure * r.point_gain * lum
+    assert light(night) < 0.5 * light(base)
     assert night.sim.max_speed < base.sim.max_speed
 
 
@@ -159,13 +167,14 @@ def test_discrete_settings_switch_at_the_midpoint(scene_dir):
 def test_fixed_operator_and_installation_keys_survive_a_switch(scene_dir, caplog):
     start = load_config(scene_dir / "cfg.toml")
     mixer = SceneMixer(start)
-    assert mixer.set_param("render.brightness", 0.7, tick=0) is None
+    # /master/brightness sets it (crowd control); a /param would be undone by it at once
+    assert "send /master/brightness" in mixer.set_param("render.brightness", 0.7, tick=0)
     with caplog.at_level(logging.INFO, logger="installation.ops.scenes"):
         assert mixer.switch("b", 0.0, tick=100) is None
     cfg = mixer.update(100)
     assert cfg.sim.particles == start.sim.particles
     assert cfg.window.fullscreen == start.window.fullscreen
-    assert cfg.render.brightness == 0.7  # the operator's, not the scene's 0.1
+    assert cfg.render.brightness == start.render.brightness  # the operator's, not the scene's 0.1
     text = caplog.text
     assert "sim.particles is fixed at start-up" in text and "[window]" in text
     assert "render.brightness belongs to the operator" in text
@@ -184,6 +193,33 @@ def test_unknown_or_broken_scene_is_a_counted_reason_not_a_crash(scene_dir):
     assert mixer.rejected == 3 and mixer.current_name == "a"
     assert mixer.update(4) is before
 
+
+def test_a_scene_file_no_osc_message_can_name_is_refused_with_a_rename(scene_dir):
+    """'nuit-été' could be started but never reached by /scene, the schedule or a vote:
+    one name rule for all, so a switch to it is refused saying how to rename the file."""
+    (scene_dir / "scenes" / "nuit-été.toml").write_text("[sim]\nflow_strength = 0.3\n")
+    mixer = SceneMixer(load_config(scene_dir / "cfg.toml"))
+    assert "nuit-été" not in mixer.scenes()
+    why = mixer.switch("nuit-été", 1.0, tick=1)
+    assert why is not None and "nuit-été.toml" in why and "rename it to nuit-ete.toml" in why, why
+    assert mixer.rejected == 1 and mixer.current_name == "a"
+
+
+def test_a_crossfade_between_two_valid_pitch_ranges_never_raises(tmp_path):
+    """The pitch-range check (root_hz with octaves under Nyquist) is a loading check: each
+    scene passes it, but a linear blend of root_hz and octaves midway may not, and the frame
+    loop must not raise in the middle of a crossfade."""
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "scenes" / "deep.toml").write_text("[audio]\nroot_hz = 100.0\noctaves = 5.0\n")
+    (tmp_path / "scenes" / "high.toml").write_text("[audio]\nroot_hz = 880.0\noctaves = 3.0\n")
+    (tmp_path / "cfg.toml").write_text('[scene]\nname = "deep"\n')
+    cfg = load_config(tmp_path / "cfg.toml", env={})
+    assert cfg.scenes.broken == {}
+    mixer = SceneMixer(cfg)
+    assert mixer.switch("high", 1.0, tick=0) is None
+    mids = [mixer.update(t).audio for t in range(0, 61, 5)]
+    assert mids[-1].root_hz == 880.0 and mids[-1].octaves == 3.0
+    assert any(400 < a.root_hz < 600 for a in mids)
 
 # -- /param --------------------------------------------------------------------------------
 
@@ -218,6 +254,8 @@ def test_param_glides_and_clamps():
     ("safety.flash_guard", 0.0, "unknown parameter"),
     ("audio.lufs_ceiling", 0.0, "audience safety"),
     ("brightness", 1.0, "ambiguous"),
+    ("render.brightness", 0.05, "send /master/brightness"),     # the operator's master would undo it
+    ("volume", 0.1, "send /master/volume"),
     ("flow_strength", float("nan"), "finite number"),
     ("flow_strength", "fast", "finite number"),
 ])
@@ -270,3 +308,17 @@ def test_state_events_put_a_second_mixer_where_the_first_is():
     again.switch("surge", 0.0, tick=done)
     assert again.update(done + 1) == live.update(done + 1)
     assert live.update(done + 1).sim.touch_others == start.sim.touch_others
+
+
+@pytest.mark.parametrize("scene", ["living-mosaic", "calm-sanctuary", "surge", "night"])
+def test_every_shipped_scene_shows_on_a_projector(scene):
+    """Dim is a look; black is a fault. The night scene once averaged 0.5 of 255 at 720p."""
+    import numpy as np
+    from installation.pipeline import Pipeline
+    p = Pipeline(load_config(scene=scene, env={}), render_size=(640, 360))
+    for _ in range(120):             # two seconds as shown: a frame a tick, so the trails build
+        p.advance([])
+        frame = p.render()
+    rgb = frame.view(np.uint8).reshape(frame.shape + (4,))[..., :3]
+    lit = float((rgb.max(axis=2) >= 16).mean())
+    assert rgb.mean() >= 1.5 and lit >= 0.05, (scene, float(rgb.mean()), lit)

@@ -50,7 +50,8 @@ def replay_timeline(seed: int, ticks: int) -> Timeline:
     for k in range(ticks):
         tl.append(k, np.sin(k / 90), 0.5 + 0.4 * np.cos(k / 70), rng.random(), rng.random(),
                   int(rng.integers(0, 30)), int(rng.integers(0, 6)), bool(surge[k]),
-                  bool(rng.random() < 0.05), bool(rng.random() < 0.02))
+                  bool(rng.random() < 0.05), bool(rng.random() < 0.02),
+                  attract=1.0 if k < ticks // 4 else 0.0)     # the first quarter: nobody there yet
     return tl
 
 
@@ -92,6 +93,11 @@ def test_analyze_with_a_replay_timeline(tmp_path):
     assert summary["mood"]["valence"]["max"] == pytest.approx(float(c["valence"].max()), abs=1e-4)
     assert summary["osc_per_s"]["peak"] == max(c["osc_count"][i:i + HZ].sum() for i in range(0, ticks, HZ))
     assert summary["duration_s"] == ticks / HZ and summary["timeline"] is True
+    # the mean rate over the session's true length, not over whole seconds rounded up
+    assert summary["osc_per_s"]["mean"] == pytest.approx(c["osc_count"].sum() / (ticks / HZ), abs=1e-3)
+    assert summary["attract"] == {"seconds": pytest.approx(ticks // 4 / HZ), "fraction": 0.25}
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "Attract mode" in report and "25%" in report and "not the operator's pulses" in report
 
 
 def test_analyze_from_events_alone(tmp_path):

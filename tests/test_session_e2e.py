@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -117,7 +118,8 @@ def test_ctrl_c_ends_an_export_with_the_frames_so_far(recorded):
         assert line, "the export ended before it was stopped"
     proc.send_signal(signal.SIGINT)
     rest = proc.communicate(timeout=120)[1]
-    assert proc.returncode == 0, rest[-2000:]
+    assert proc.returncode == 1, rest[-2000:]       # stopped before its end: not done
+    assert "export stopped by SIGINT at tick " in rest
     m = re.search(r"exported (\d+) frames to .* in ([\d.]+) s \(([\d.]+)x real time\)", rest)
     assert m, rest[-2000:]
     frames, wall, ratio = int(m.group(1)), float(m.group(2)), float(m.group(3))
@@ -235,13 +237,23 @@ def test_outputs_and_hosts_a_command_cannot_use_fail_first_in_one_line(recorded,
         (["replay", str(rec), "--export", str(tmp_path / "night.avi")], "name it .mp4"),
         (["replay", str(rec), "--send", "nosuchhost.invalid:9000"], "--send"),
         (["crowd", "--to", "nosuchhost.invalid:9000", "--duration", "1"], "cannot resolve"),
+        # an output that is the input, or another output: the session or the recording would be lost
+        (["replay", str(rec), "--headless", "--no-audio", "--wav", str(rec)], "same file as SESSION"),
+        (["replay", str(rec), "--headless", "--summary", str(a_file), "--wav", str(a_file)], "same file as --summary"),
+        (["run", "--headless", "--no-audio", "--frames", "600", "--record", str(tmp_path / "x.jsonl"),
+          "--summary", str(tmp_path / "x.jsonl")], "same file as --record"),
+        (["replay", str(rec), "--write-oscdump", str(tmp_path / "o.txt"), "--export", str(tmp_path / "o.mp4")],
+         "drop --export"),
+        (["analyze", str(a_file), "--out", str(tmp_path / "never-made")], "a.wav"),
     ]
+    session_before = rec.read_bytes()
     for args, needle in cases:
         r = cli(args, env, check=False, timeout=120)
         lines = [line for line in r.stderr.splitlines() if line.strip() and "INFO" not in line]
         assert r.returncode == 2 and len(lines) == 1 and needle in lines[0], (args, r.stderr[-2000:])
         assert "Traceback" not in r.stderr
     assert not (tmp_path / "folder.tmp").exists()
+    assert rec.read_bytes() == session_before and not (tmp_path / "never-made").exists()
 
 
 def test_a_session_without_recorded_scenes_switches_in_its_recorded_folder(tmp_path):
@@ -277,3 +289,108 @@ def test_a_replay_in_a_window_ends_on_the_recorded_state(recorded):
     cli(["replay", str(rec), "--speed", "8", "--no-audio", "--summary", str(out)], env)
     s = summary(out)
     assert s["ticks"] == live["ticks"] and s["state_hash"] == live["state_hash"]
+    # no tick is dropped in a replay (a slow machine replays slower, and says how fast)
+    assert s["dropped_ticks"] == 0 and 0 < s["replay_speed"] <= 8.5
+
+
+_HUD_DRIVER = """
+import sys
+from installation.render import display as D
+seen = []
+present = D.Display.present
+def shown(self, frame, lines=None):
+    if lines:
+        seen.append(lines)
+    return present(self, frame, lines)
+D.Display.present = shown
+from installation.cli import main
+rc = main(sys.argv[1:])
+print(repr(seen[-1] if seen else None))
+sys.exit(rc)
+"""
+
+
+def test_a_replay_s_hud_says_where_in_the_session_it_is(recorded):
+    import subprocess
+    import sys
+    env, _, rec, live, _ = recorded
+    r = subprocess.run([sys.executable, "-c", _HUD_DRIVER, "replay", str(rec), "--no-audio", "--speed", "8",
+                        "--set", "window.hud=true"], env=env, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    last = r.stdout.strip().splitlines()[-1]
+    total = live["ticks"] / 60
+    assert f"replay " in last and f"s of {total:.1f} s, at 8x" in last, last
+
+
+def test_quiet_hours_replay_as_the_show_dimmed_in_any_time_zone(tmp_path):
+    """Quiet hours are recorded as /quiet events from the live clock: the replay dims as the
+    show did, though the desk's machine sits in another time zone (it used to apply the quiet
+    hours at the desk's own local hours)."""
+    import datetime as dt
+    import os
+    from conftest import ROOT
+    now = dt.datetime.now(dt.timezone.utc)
+    a, b = now - dt.timedelta(minutes=30), now + dt.timedelta(minutes=30)
+    window = f'safety.quiet_hours=["{a:%H:%M}-{b:%H:%M}"]'      # now, in UTC; not in UTC+5:30
+    base = dict(os.environ, PYTHONPATH=str(ROOT), SDL_VIDEODRIVER="dummy")
+    rec, live = tmp_path / "night.jsonl", tmp_path / "live.json"
+    cli(["run", "--headless", "--no-audio", "--frames", "60", "--osc-port", str(free_udp_port()),
+         "--set", "sim.particles=4000", "--set", "render.width=320", "--set", "render.height=180",
+         "--set", window, "--set", "safety.quiet_ramp_min=0",
+         "--record", str(rec), "--summary", str(live)], dict(base, TZ="UTC"))
+    quiet = [json.loads(x) for x in rec.read_text().splitlines()[1:] if json.loads(x).get("addr") == "/quiet"]
+    assert quiet and quiet[0]["tick"] == 0 and quiet[0]["args"] == [1.0] and quiet[0]["src"] == "clock"
+    # a headless replay draws every tick (the live run may draw two ticks in one frame under
+    # load, so its own frame_hash is no reference): the desk abroad sees what the desk at home
+    # sees, which used to differ by the quiet hours' dimming
+    home, abroad = tmp_path / "home.json", tmp_path / "abroad.json"
+    cli(["replay", str(rec), "--headless", "--no-audio", "--summary", str(home)], dict(base, TZ="UTC"))
+    cli(["replay", str(rec), "--headless", "--no-audio", "--summary", str(abroad)], dict(base, TZ="Asia/Kolkata"))
+    assert summary(abroad)["frame_hash"] == summary(home)["frame_hash"]
+    assert summary(abroad)["state_hash"] == summary(home)["state_hash"] == summary(live)["state_hash"]
+
+
+_KEYS_DRIVER = """
+import os, sys, pygame
+from installation.render import display as D
+frames = {"n": 0}
+poll = D.Display.poll
+def keyed(self):
+    frames["n"] += 1
+    if frames["n"] == 5:
+        for _ in range(60):          # ten minutes forward: minutes of simulating
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_RIGHT, mod=0, unicode="", scancode=0))
+        print("seeking", flush=True)
+    return poll(self)
+D.Display.poll = keyed
+from installation.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_long_seek_in_a_window_still_ends_on_sigterm(recorded, tmp_path):
+    """A seek simulates every tick up to its target: in an hour-long session that is minutes.
+    The window must still end on SIGTERM (and Ctrl-C, Esc) while it does, not freeze."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    env, _, rec, _, _ = recorded
+    header = rec.read_text().splitlines()[0]
+    long = tmp_path / "long.jsonl"
+    long.write_text(header + "\n" + json.dumps({"end": True, "ticks": 216000}) + "\n")   # an hour
+    proc = subprocess.Popen([sys.executable, "-c", _KEYS_DRIVER, "replay", str(long), "--no-audio"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "seeking"
+        time.sleep(2.0)
+        assert proc.poll() is None                   # still seeking (600 s of ticks)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+    assert "seek to 600" in err, err[-2000:]
+    done = re.search(r"replayed (\d+) ticks", err)
+    assert done and int(done.group(1)) < 600 * 60, err[-2000:]       # it stopped inside the seek

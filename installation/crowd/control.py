@@ -87,6 +87,7 @@ class CrowdControl:
         self._virtual.set_weight(self._attract_level)
         self._gains = [1.0] * MAX_SPECIES
         self.participants_peak = 0
+        self.surged = False
         self.ignored = 0                # events that made no sense here (counted, logged)
         self.volume = config.audio.volume
         self.brightness = config.render.brightness
@@ -290,6 +291,7 @@ class CrowdControl:
         self._mood = self._mood_tracker.update(aggregate(everyone), sensor, present, steps)
 
         strength = self._surge.push(self._mood.arousal, self._mood.energy)
+        self.surged = strength > 0.0       # the crowd's own surge, told apart from an operator /pulse
         if strength > 0.0:
             x = self._rng.uniform(0.15, 0.85)
             self._add_pulse(x, self._rng.uniform(0.15, 0.85), strength, tick)

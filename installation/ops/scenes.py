@@ -114,6 +114,9 @@ def _why_fixed(dotted: str) -> str:
         return "fixed at start-up"
     if dotted in PROTECTED:
         return "audience safety: set it in the config file"
+    if dotted in OPERATOR_KEYS:
+        # the operator's master value would overwrite it at once: say where it is set
+        return f"the operator's master {dotted.split('.')[1]}: send /master/{dotted.split('.')[1]}"
     return "not a number"
 
 
@@ -129,7 +132,7 @@ class SceneMixer:
         self._fields = _schema()
         self._floats = [k for k, f in self._fields.items() if f.kind == "float"]
         settable = {k: f for k, f in self._fields.items()
-                    if f.kind in ("float", "int", "bool") and f"{k[0]}.{k[1]}" not in FIXED_AT_START | PROTECTED}
+                    if f.kind in ("float", "int", "bool") and f"{k[0]}.{k[1]}" not in FIXED_AT_START | PROTECTED | OPERATOR_KEYS}
         self._settable = settable
         # A bare key must be unique among all scene settings, fixed ones included, so that
         # "enabled" is never silently taken to mean one of several.

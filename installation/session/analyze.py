@@ -191,6 +191,10 @@ def _plot_mood(path: Path, ev: EventTable, tl: Timeline | None, duration: float)
         for name in ("valence", "arousal", "agreement", "energy"):
             x, y = _bins(t, tl.column(name))
             ax.plot(x / scale, y, label=name, color=colors[name], lw=1.3)
+        # the built-in virtual crowd kept the mosaic alive there: its mood, not the audience's
+        for k, (start, length) in enumerate(_spans(tl.column("attract") >= 0.5, t, 1.0 / tl.tick_hz)):
+            ax.axvspan(start / scale, (start + length) / scale, color="#bbbbbb", alpha=0.35, lw=0,
+                       label="attract mode (virtual crowd)" if k == 0 else None)
         note = "the replayed control state"
     else:
         if ev.emotion:
@@ -207,6 +211,7 @@ def _plot_mood(path: Path, ev: EventTable, tl: Timeline | None, duration: float)
     ax.set_ylim(-1.05, 1.05)
     ax.set_xlim(0, max(duration, 1e-3) / scale)
     ax.set_xlabel(unit)
+    ax.set_ylabel("valence −1..1; arousal, agreement, energy 0..1")
     ax.set_title(f"Collective mood ({note})", fontsize=11)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper right", fontsize=8, ncols=4)
@@ -233,6 +238,7 @@ def _plot_crowd(path: Path, ev: EventTable, tl: Timeline | None, duration: float
     x, y = _bins(np.arange(len(osc_per_s) + 1, dtype=np.float64), np.append(osc_per_s, osc_per_s[-1:]))
     ax2.fill_between(x / scale, y, step="post", color="#669bbc", alpha=0.7)
     ax2.set_ylabel("messages / s")
+    ax2.set_ylim(bottom=0)
     ax2.set_xlabel(unit)
     ax2.set_title("OSC rate", fontsize=10)
     ax2.set_xlim(0, max(duration, 1e-3) / scale)
@@ -335,7 +341,9 @@ def analyze(session, out_dir: str | os.PathLike, timeline: Timeline | None = Non
         "participants": {"distinct": ev.distinct,
                          "peak": int(timeline.column("participants").max()) if has_tl else int(per_s.max(initial=0)),
                          "mean": round(float(timeline.column("participants").mean()) if has_tl else float(per_s.mean()), 3)},
-        "osc_per_s": {"mean": round(float(osc_per_s.mean()), 3), "peak": round(float(osc_per_s.max(initial=0)), 3)},
+        # the mean over the session's true length (the last second may be a part of one)
+        "osc_per_s": {"mean": round(float(osc_per_s.sum()) / max(duration, 1e-9), 3),
+                      "peak": round(float(osc_per_s.max(initial=0)), 3)},
         "touches": {"count": int(len(ev.touch_x)),
                     "centroid": [round(float(ev.touch_x.mean()), 4), round(float(ev.touch_y.mean()), 4)] if len(ev.touch_x) else None,
                     "busiest_cell": busiest},
@@ -349,14 +357,16 @@ def analyze(session, out_dir: str | os.PathLike, timeline: Timeline | None = Non
         summary["mood"] = {k: _stats(c[k]) for k in ("valence", "arousal", "agreement", "energy")}
         surge_spans = _spans(c["surge"], timeline.seconds(), dt)
         summary["surges"] = {"count": _rising_edges(c["surge"]),
-                             "seconds": round(float(np.count_nonzero(c["surge"])) * dt, 3),
                              "at_s": [round(a, 3) for a, _ in surge_spans[:100]]}
+        summary["attract"] = {"seconds": round(float(np.count_nonzero(c["attract"] >= 0.5)) * dt, 3),
+                              "fraction": round(float(np.mean(c["attract"] >= 0.5)), 5)}
         summary["limiter"] = {"active_s": round(float(np.count_nonzero(c["limiter_active"])) * dt, 3),
                               "fraction": round(float(np.mean(c["limiter_active"])), 5)}
         summary["flash_guard"] = {"limited_ticks": int(np.count_nonzero(c["flash_limited"])),
                                   "fraction": round(float(np.mean(c["flash_limited"])), 5)}
     else:
         summary["mood"] = summary["surges"] = summary["limiter"] = summary["flash_guard"] = None
+        summary["attract"] = None
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     (out / "report.md").write_text(_report(summary), encoding="utf-8")
     return summary
@@ -388,7 +398,11 @@ def _report(s: dict) -> str:
         lines += [f"- Mood: valence {m['valence']['mean']:+.2f} on average (from {m['valence']['min']:+.2f} to "
                   f"{m['valence']['max']:+.2f}), arousal {m['arousal']['mean']:.2f}, agreement {m['agreement']['mean']:.2f}, "
                   f"energy {m['energy']['mean']:.2f}.",
-                  f"- Surges: {s['surges']['count']} ({s['surges']['seconds']:.1f} s in all).",
+                  f"- Surges of the crowd (its own, not the operator's pulses): {s['surges']['count']}"
+                  + (f", at {', '.join(f'{a:.1f}' for a in s['surges']['at_s'][:10])} s" if s['surges']['at_s'] else "")
+                  + ".",
+                  f"- Attract mode (the built-in virtual crowd, when nobody was there) ran {_fmt_s(s['attract']['seconds'])}"
+                  f" ({100 * s['attract']['fraction']:.0f}% of the session): the mood figures include its mood then.",
                   f"- Audio limiter active {s['limiter']['active_s']:.1f} s; flash guard limited "
                   f"{s['flash_guard']['limited_ticks']} ticks."]
     else:

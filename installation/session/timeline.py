@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-FLOAT_COLUMNS = ("valence", "arousal", "agreement", "energy")
+FLOAT_COLUMNS = ("valence", "arousal", "agreement", "energy", "attract")
 INT_COLUMNS = ("participants", "osc_count")
 BOOL_COLUMNS = ("surge", "limiter_active", "flash_limited")
 COLUMNS = ("tick",) + FLOAT_COLUMNS + INT_COLUMNS + BOOL_COLUMNS
@@ -32,7 +32,9 @@ class Timeline:
 
     def append(self, tick: int, valence: float, arousal: float, agreement: float, energy: float,
                participants: int, osc_count: int, surge: bool, limiter_active: bool,
-               flash_limited: bool) -> None:
+               flash_limited: bool, attract: float = 0.0) -> None:
+        """One tick. `surge`: the crowd's own surge detector fired (not an operator /pulse);
+        `attract`: the attract mode's virtual crowd's share of what was shown (0..1)."""
         n = self._n
         cols = self._cols
         if n == cols["tick"].shape[0]:
@@ -48,6 +50,7 @@ class Timeline:
         cols["surge"][n] = surge
         cols["limiter_active"][n] = limiter_active
         cols["flash_limited"][n] = flash_limited
+        cols["attract"][n] = attract
         self._n = n + 1
 
     def set_column(self, name: str, values) -> None:
