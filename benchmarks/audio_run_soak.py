@@ -157,7 +157,9 @@ def main(argv=None) -> int:
         for s in args.set:
             cmd += ["--set", s]
         load0 = os.getloadavg()[0]
-        host = HostLatency(args.seconds, args.blocksize / 48000).start()
+        # beyond the run's length: it counts its --duration from its first frame, after
+        # start-up; the probes are stopped when it ends, so they cover all of it
+        host = HostLatency(args.seconds + 600, args.blocksize / 48000).start()
         run = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         # the crowd outlasts the run: the surge holds to the last frame
         crowd = subprocess.Popen([sys.executable, str(ROOT / "run_installation.py"), "crowd", "--to", f"127.0.0.1:{port}",
@@ -168,7 +170,7 @@ def main(argv=None) -> int:
         rt_granted = realtime_threads(jack.pid)
         log, _ = run.communicate(timeout=args.seconds + 180)
         load1 = os.getloadavg()[0]
-        host_report = host.finish(timeout=60)
+        host_report = host.finish(timeout=60, now=True)
         if run.returncode != 0 or not summary_path.exists():
             print(f"audio_run_soak: the run failed (exit {run.returncode}):\n{log[-2000:]}", file=sys.stderr)
             return 2

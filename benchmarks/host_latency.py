@@ -16,7 +16,7 @@ A machine for an exhibit should show no wake-up later than a block over ten minu
 shared cloud VM usually shows several a minute, even idle. `audio_run_soak.py` runs this
 probe beside the installation, so its underflows can be set against the host's own gaps.
 
-Exit 0 when no wake-up was later than a block, 1 otherwise.
+Exit 0 when no wake-up was later than a block, 1 otherwise, 2 when no probe could run.
 """
 from __future__ import annotations
 
@@ -39,28 +39,32 @@ FIFO_PRIORITY = 80             # above JACK's threads (jackd -R: 10), as cyclict
 
 def probe(seconds: float, interval: float, block_s: float) -> dict:
     """Run in the child: sleep to absolute deadlines and record how late each wake-up was."""
+    import signal
+    stop = []
+    # SIGTERM ends the probe early, with its report: a soak stops it when the run ends
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     fifo = True
     try:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(FIFO_PRIORITY))
     except (OSError, AttributeError):
         fifo = False
     clock = time.CLOCK_MONOTONIC
-    late_ns = []                   # only the wake-ups later than 1 ms: few, so no histogram
+    late_ns = []                   # only the wake-ups later than 1 ms (or a block): few, no histogram
     gaps = []                      # when the ones later than a block happened (monotonic s)
     block_ns = block_s * 1e9
     worst = 0
     n = 0
     step = int(interval * 1e9)
-    deadline = time.clock_gettime_ns(clock) + step
+    deadline = begun = time.clock_gettime_ns(clock) + step
     end = deadline + int(seconds * 1e9)
-    while deadline < end:
+    while deadline < end and not stop:
         delay = deadline - time.clock_gettime_ns(clock)
         if delay > 0:
             time.sleep(delay / 1e9)
         late = time.clock_gettime_ns(clock) - deadline
         n += 1
         worst = max(worst, late)
-        if late > 1_000_000:
+        if late > min(1_000_000, block_ns):
             late_ns.append(late)
             if late > block_ns and len(gaps) < 10_000:
                 gaps.append(round(deadline / 1e9, 3))
@@ -68,8 +72,8 @@ def probe(seconds: float, interval: float, block_s: float) -> dict:
         if late > step:            # resynchronise after a gap: it counts once, not as a burst
             deadline = time.clock_gettime_ns(clock) + step
     return {"cpu": os.sched_getaffinity(0).pop() if len(os.sched_getaffinity(0)) == 1 else -1,
-            "fifo": fifo, "wakeups": n, "max_ms": round(worst / 1e6, 3),
-            "later_than_1ms": len(late_ns), "later_than_block": sum(1 for x in late_ns if x > block_ns), "gaps": gaps}
+            "fifo": fifo, "wakeups": n, "elapsed_s": round((time.clock_gettime_ns(clock) - begun) / 1e9, 2), "max_ms": round(worst / 1e6, 3),
+            "later_than_1ms": sum(1 for x in late_ns if x > 1_000_000), "later_than_block": sum(1 for x in late_ns if x > block_ns), "gaps": gaps}
 
 
 class HostLatency:
@@ -93,8 +97,13 @@ class HostLatency:
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
         return self
 
-    def finish(self, timeout: float | None = None) -> dict:
+    def finish(self, timeout: float | None = None, now: bool = False) -> dict:
+        """The report; `now` stops the probes first (they cover until then)."""
         per_cpu = []
+        if now:
+            for p in self.procs:
+                if p.poll() is None:
+                    p.terminate()
         for p in self.procs:
             try:
                 out, err = p.communicate(timeout=timeout if timeout is not None else self.seconds + 30)
@@ -107,7 +116,8 @@ class HostLatency:
                 per_cpu.append({"error": (err.strip().splitlines() or ["no output"])[-1]})
         ok = [r for r in per_cpu if "error" not in r]
         return {
-            "seconds": self.seconds,
+            "measured": bool(ok),
+            "seconds": max((r["elapsed_s"] for r in ok), default=0.0),     # stopped early, or the whole
             "block_ms": round(self.block_s * 1e3, 3),
             "realtime_priority": bool(ok) and all(r["fifo"] for r in ok),
             "wakeups_later_than_block": sum(r["later_than_block"] for r in ok),
@@ -120,6 +130,9 @@ class HostLatency:
 
 
 def verdict(report: dict) -> str:
+    if not report.get("measured", True):
+        errors = "; ".join(c.get("error", "") for c in report.get("per_cpu", []))
+        return f"not measured: no probe ran ({errors or 'none started'})"
     n = report["wakeups_later_than_block"]
     if n == 0:
         return (f"fit: no real-time wake-up was later than one {report['block_ms']} ms block "
@@ -146,6 +159,8 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, "w") as f:
             f.write(json.dumps(report, indent=2) + "\n")
+    if not report["measured"]:
+        return 2
     return 0 if report["wakeups_later_than_block"] == 0 else 1
 
 

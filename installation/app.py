@@ -46,18 +46,23 @@ class StopFlag:
             return
         # SIGHUP: the terminal went away (a technician's ssh session dropped): end as cleanly
         for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-            if sig is not None:
-                signal.signal(sig, lambda s, f: self.set(signal.Signals(s).name))
+            if sig is None:
+                continue
+            if sig != signal.SIGINT and signal.getsignal(sig) is signal.SIG_IGN:
+                continue        # `nohup` asked for it to outlive the terminal: keep that
+            signal.signal(sig, lambda s, f: self.set(signal.Signals(s).name))
 
 
-def open_display(cfg: Config, headless: bool, render_size):
+def open_display(cfg: Config, headless: bool, render_size, live: bool = True):
+    """The window, or None (headless). `live`: the installation itself, where [window]
+    require_display applies; a replay of a kiosk's session at a desk falls back regardless."""
     if headless:
         return None
     from .render.display import Display, DisplayError, DisplayUnavailable
     try:
         return Display(cfg.window, render_size)
     except DisplayUnavailable as exc:
-        if cfg.window.require_display:
+        if live and cfg.window.require_display:
             raise UserError(f"no display ({exc}) and [window] require_display is set: start it where a screen "
                             f"is up (under systemd the unit restarts it until then)") from None
         print(f"no display ({exc}): running headless", file=sys.stderr)
@@ -383,7 +388,9 @@ class _LiveParts:
     def record(self, tick: int, event: InputEvent) -> None:
         if self.recorder is not None:
             self.recorder.write(tick, event)
-        if self.sessions is not None and self.sessions.active:
+        # a recording paused by a write error still sees every tick: it counts what it drops,
+        # and says on resuming how much was lost
+        if self.sessions is not None and self.sessions.recorder is not None:
             self.sessions.write(tick, event)
 
     def _record_request(self, ev: InputEvent, tick: int) -> None:
@@ -468,7 +475,7 @@ class _LiveParts:
     def _flush_on_stall(self) -> None:
         if self.recorder is not None:
             self.recorder.close(self.pipeline.tick)
-        if self.sessions is not None and self.sessions.active:
+        if self.sessions is not None and self.sessions.recorder is not None:     # paused ones too
             self.sessions.stop(self.pipeline.tick)
 
     def close(self) -> None:
@@ -478,7 +485,7 @@ class _LiveParts:
             self.listener.stop()
         if self.recorder is not None:
             self.recorder.close(self.pipeline.tick)
-        if self.sessions is not None and self.sessions.active:
+        if self.sessions is not None and self.sessions.recorder is not None:     # paused ones too
             self.sessions.stop(self.pipeline.tick)
         if self.status is not None:
             self.status.close()
@@ -491,15 +498,20 @@ def _replay_config(session, args) -> Config:
     from .config.model import from_tree, load_config, recorded_scenes, scene_library
     base = load_config(env={}, sets=None)
     if session.config:
-        tree = merge(session.config, overrides_from_sets(args.sets))
+        tree = dict(session.config)
+        if "max_per_sender" not in (tree.get("crowd") or {}):
+            # recorded before one sender was limited: every participant it heard was accepted
+            tree = merge(tree, {"crowd": {"max_per_sender": 0}})
+        tree = merge(tree, overrides_from_sets(args.sets))
         try:
             cfg = from_tree(tree, f"{session.path} (recorded config)", base.base_dir)
             # the scenes the recording could switch to, as they were then: a session recorded
             # with a venue's own scenes replays exactly at the desk (older sessions carry none,
             # and switch to the shipped scenes of the same names)
             recorded = session.header.get("scenes")
-            scenes = (recorded_scenes(recorded, f"{session.path} (recorded scenes)")
-                      if recorded is not None else scene_library(base.base_dir, cfg.scene.folder))
+            scenes = (recorded_scenes(recorded, f"{session.path} (recorded scenes)", to_dict(cfg))
+                      if recorded is not None else
+                      scene_library(base.base_dir, cfg.scene.folder).checked_over(to_dict(cfg), str(session.path)))
             return dataclasses.replace(cfg, scenes=scenes)
         except ConfigError as exc:
             raise UserError(f"{exc} — the session was recorded with a config this version does not accept") from None
@@ -594,7 +606,8 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
     exporting = bool(args.export)
     size = args.size if (exporting and args.size) else None
     pipeline = Pipeline(cfg, render_size=size, time_of_day=_session_clock(session))
-    display = None if (exporting or args.headless) else open_display(cfg, False, (pipeline.renderer.width, pipeline.renderer.height))
+    display = None if (exporting or args.headless) else open_display(cfg, False, (pipeline.renderer.width, pipeline.renderer.height),
+                                                                   live=False)
     offline = exporting or args.wav or args.headless or display is None
     audio = None
     if args.wav or not args.no_audio:
@@ -739,7 +752,8 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
     summary = _summary(pipeline, stats, audio_final, None, {"replayed_events": sum(len(v) for v in by_tick.values()),
                                                       "replay_rejected": rejected, "session_ticks": total,
-                                                      "session_truncated": bool(session.truncated)})
+                                                      "session_truncated": bool(session.truncated),
+                                                      "session_gaps": len(session.gaps)})
     # A replay drops no tick: when a frame falls behind, the loop's catch-up limit slows the
     # replay down instead; what the viewer lost is speed, said here, not ticks
     summary["dropped_ticks"] = 0
@@ -867,7 +881,9 @@ def replay_timeline(cfg: Config, by_tick, ticks: int, time_of_day=None, on_tick=
             a = audio.stats()
             mood = pipeline.control.mood
             timeline.append(tick, mood.valence, mood.arousal, mood.agreement, mood.energy, mood.count,
-                            len(events), pipeline.control.surged, a["limiter_db"] < -0.5, False,
+                            # OSC traffic: not the run's own clock, schedule or state events
+                            sum(1 for e in events if e.src not in ("clock", "schedule", "state")),
+                            pipeline.control.surged, a["limiter_db"] < -0.5, False,
                             pipeline.control.attract_level)
             if on_tick is not None and tick % 30 == 0:
                 on_tick(tick)

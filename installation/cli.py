@@ -231,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         # hours of replay: SIGTERM and SIGHUP (a closed ssh session) interrupt it as Ctrl-C does
         import signal
         for name in ("SIGTERM", "SIGHUP"):
-            if hasattr(signal, name):
+            # (unless `nohup` set it aside: then the analysis is meant to outlive the terminal)
+            if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) is not signal.SIG_IGN:
                 signal.signal(getattr(signal, name), signal.default_int_handler)
         before = _files_in(args.out)
     try:

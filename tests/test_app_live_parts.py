@@ -95,3 +95,30 @@ def test_record_start_on_a_full_disk_leaves_no_empty_files(tmp_path, monkeypatch
     finally:
         parts.close()
     assert list((tmp_path / "sessions").iterdir()) == []
+
+
+def test_an_operator_recording_paused_by_the_disk_still_counts_every_tick_and_is_closed(tmp_path, monkeypatch):
+    """A /record/start recording that a full disk paused went on seeing no ticks (so its
+    resume named only the first lost batch) and was never closed at the end."""
+    import installation.session.recorder as recorder_module
+    disk = _Full()
+    monkeypatch.setattr(recorder_module, "open", disk.open, raising=False)
+    parts = live_parts(tmp_path)
+    try:
+        parts._record_request(InputEvent("/record/start", "s", ("show",), "127.0.0.1:1", 0.0), 0)
+        rec = parts.sessions.recorder
+        disk.full = True
+        deadline = time.monotonic() + 10
+        tick = 1
+        while not rec.failed:
+            assert time.monotonic() < deadline, "the recorder never noticed the full disk"
+            parts.record(tick, InputEvent("/crowd/a/motion", "f", (0.5,), "10.0.0.2:4000", tick / 60))
+            tick += 1
+            time.sleep(0.005)
+        dropped = rec.dropped
+        for t in range(tick, tick + 200):                  # paused: every tick is still seen
+            parts.record(t, InputEvent("/crowd/a/motion", "f", (0.5,), "10.0.0.2:4000", t / 60))
+        assert rec.dropped == dropped + 200
+    finally:
+        parts.close()
+    assert parts.sessions.recorder is None and parts.sessions.finished      # closed, its stats kept

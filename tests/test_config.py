@@ -287,6 +287,28 @@ def test_a_scene_s_audio_is_checked_over_the_config_it_runs_with(tmp_path):
     assert "shrill" in list_scenes(load_config(write(tmp_path, "[scene]\nname = 'dawn'\n"), env={}))
 
 
+def test_a_scene_is_checked_over_the_start_scene_a_switch_builds_it_on(tmp_path):
+    """A switch builds the new scene over the start config, start scene included: a scene
+    that only fails there is broken at start-up (check-config fails), not refused at 21:00.
+    A replay checks the recorded scenes over the recorded config, as its switches build them."""
+    from installation.config.model import recorded_scenes
+    from installation.ops.preflight import preflight
+    from installation.ops.scenes import SceneMixer
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "scenes" / "wide.toml").write_text("[audio]\noctaves = 5.0\n")
+    (tmp_path / "scenes" / "high.toml").write_text("[audio]\nroot_hz = 300.0\n")
+    cfg = load_config(write(tmp_path, "[scene]\nname = 'wide'\n"), env={})
+    assert "high" in cfg.scenes.broken and "root_hz" in cfg.scenes.broken["high"]
+    with pytest.raises(ConfigError, match="high"):
+        preflight(cfg, strict=True)
+    assert SceneMixer(cfg).switch("high", 0.0, tick=1) is not None      # refused, as said at start
+    # at 96 kHz the same range fits: the recorded config decides, not the defaults
+    rate96 = to_dict(load_config(env={}, sets=["audio.samplerate=96000"]))
+    scenes = recorded_scenes({"high": {"audio": {"root_hz": 300.0, "octaves": 5.0}}}, "s.jsonl", rate96)
+    assert "high" in scenes and not scenes.broken
+    assert "high" in recorded_scenes({"high": {"audio": {"root_hz": 300.0, "octaves": 5.0}}}, "s.jsonl").broken
+
+
 @pytest.mark.parametrize("stem, fixed", [("late night", "late-night"), ("night.v2", "night-v2"),
                                          ("nuit-été", "nuit-ete")])
 def test_a_scene_file_whose_name_osc_cannot_carry_says_how_to_rename_it(tmp_path, stem, fixed):

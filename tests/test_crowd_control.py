@@ -437,3 +437,14 @@ def test_an_operator_pulse_is_not_a_surge_of_the_crowd():
         rig.run()
         surged.append(rig.cc.surged)
     assert any(surged)                # the crowd's arousal jumped: its own surge
+
+
+def test_leaving_and_coming_back_gets_past_neither_limit():
+    """A script sending /leave then a message again for each invented id: the one coming back
+    during its fade is held to both limits, as a newcomer is."""
+    rig = Rig(make_config(crowd=dict(max_participants=50, max_per_sender=4), **QUIET))
+    src = "10.0.0.9:4000"
+    for i in range(40):
+        rig.run([ev(f"/crowd/p{i}/emotion", 0.1, 0.2, src=src), ev(f"/crowd/p{i}/leave", src=src)])
+    rig.run([ev(f"/crowd/p{i}/emotion", 0.1, 0.2, src=src) for i in range(40)])
+    assert rig.cc.mood.count <= 4 and rig.cc.refused_sender >= 36

@@ -430,6 +430,9 @@ def test_a_write_error_mid_run_pauses_then_resumes_in_a_new_part_that_chains(tmp
     assert second.header["resumed"]["from_tick"] == lost[0].tick
     whole = read_session(path)
     assert whole.events == before + after and whole.end_ticks == 300 and not whole.truncated
+    # the gap is said: a replay of it is not the show from there on
+    assert len(whole.gaps) == 1 and whole.gaps[0]["events"] == len(lost)
+    assert any(f"ticks {lost[0].tick}.." in n and "not exact" in n for n in whole.notes), whole.notes
     assert rec.written == len(before) + len(after) and rec.dropped == len(lost)
     assert rec.errors >= 3 and rec.resumes == 1 and rec.lost_ticks > 0
 

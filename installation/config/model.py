@@ -184,6 +184,18 @@ class SceneLibrary(Mapping):
     def __len__(self) -> int:
         return len(self._scenes)
 
+    def checked_over(self, base: Mapping, where: str) -> "SceneLibrary":
+        """The library with each scene checked again over `base`, the config a switch builds
+        it on (the start config, start scene included): one that only fails there (a root_hz
+        the start scene's octaves take past Nyquist) is broken now, not refused at 21:00."""
+        scenes, broken = {}, dict(self.broken)
+        for name, tree in self._scenes.items():
+            try:
+                scenes[name] = _check_scene(tree, f"{where} scene '{name}'", (base, {}))
+            except ConfigError as exc:
+                broken[name] = str(exc)
+        return SceneLibrary(scenes, broken)
+
 
 def scene_library(base_dir: str, folder: str, config_file: Path | None = None,
                   layers: tuple[Mapping, Mapping] | None = None) -> SceneLibrary:
@@ -218,10 +230,11 @@ def scene_library(base_dir: str, folder: str, config_file: Path | None = None,
     return SceneLibrary(scenes, broken)
 
 
-def recorded_scenes(data: Any, where: str) -> SceneLibrary:
-    """A session header's `scenes` (name → overlay), each checked like a scene file. One this
-    version cannot use is refused if the session switches to it, as a broken file is live;
-    the rest of the session still replays."""
+def recorded_scenes(data: Any, where: str, base: Mapping | None = None) -> SceneLibrary:
+    """A session header's `scenes` (name → overlay), each checked like a scene file, over
+    `base` (the recorded config, which the replay's switches build on, as the live ones did).
+    One this version cannot use is refused if the session switches to it, as a broken file is
+    live; the rest of the session still replays."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: \"scenes\" must be an object of scene name → settings")
     out, broken = {}, {}
@@ -229,7 +242,7 @@ def recorded_scenes(data: Any, where: str) -> SceneLibrary:
         name = str(name)
         try:
             _valid_name(name, f"{where} scene")
-            out[name] = _check_scene(tree, f"{where} scene '{name}'")
+            out[name] = _check_scene(tree, f"{where} scene '{name}'", (base or {}, {}))
         except ConfigError as exc:
             broken[name] = str(exc)
     return SceneLibrary(out, broken)
@@ -282,6 +295,7 @@ def load_config(path: str | os.PathLike | None = None, *, scene: str | None = No
     tree = merge(tree, {"scene": {"name": scene_name}})
     where = f"{path} (with scene '{scene_name}')" if scene_name else str(path)
     cfg = from_tree(tree, where, base_dir)
+    library = library.checked_over(to_dict(cfg), where)      # as a switch builds them
     notices = _lost_to_the_scene(path, file_tree, scene_tree, top, cfg, scene_name, scene_file)
     return dataclasses.replace(cfg, scenes=library, origins=types.MappingProxyType(origins),
                                notices=notices)

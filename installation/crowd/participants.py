@@ -90,19 +90,24 @@ class Registry:
         None when full, or when `sender` already holds `per_sender` of those present (so one
         phone or script inventing ids cannot take every place)."""
         p = self.by_id.get(pid)
-        if p is None:
+        if p is None or p.leaving:
+            # one who is fading out comes back only where a newcomer could join: a script's
+            # /leave then message again must not get past either limit
             if self.active_count() >= self.cap:
                 self.refused += 1
                 return None
             if self.per_sender and sender and self.sender_count(sender) >= self.per_sender:
                 self.refused_sender += 1
                 return None
+        if p is None:
             p = Participant(pid, self._pick_species(), virtual=self.virtual, sender=sender, joined_tick=tick,
                             weight=self.weight)
             self.by_id[pid] = p
             p.leaving = False
             # counted on joining: someone who comes and goes within one tick was still there
             self.peak = max(self.peak, self.active_count())
+        if sender:
+            p.sender = sender
         p.leaving = False
         p.last_tick = tick
         return p

@@ -35,6 +35,7 @@ class Session:
     notes: list[str] = field(default_factory=list)   # one line each: what was skipped or odd
     skipped_lines: int = 0                # oscdump lines that were not messages
     next_part: str | None = None          # a rotated file's successor, as its end marker names it
+    gaps: list[dict] = field(default_factory=list)   # ticks a write error kept out ("resumed" headers)
 
     @property
     def seed(self) -> int:
@@ -174,8 +175,16 @@ def _read_jsonl(p: Path, f) -> Session:
         notes.append("events were out of tick order and have been sorted")
     if end is None:
         truncated = True
+    gaps = []
+    lost = header.get("resumed")
+    if isinstance(lost, dict):
+        # the recorder paused on a write error and went on in this part: the input of those
+        # ticks is not in the session, so from there the replay is not the show
+        gaps.append(lost)
+        notes.append(f"ticks {lost.get('from_tick')}..{lost.get('to_tick')} were not recorded (a write error: "
+                     f"{lost.get('events')} events lost): from tick {lost.get('from_tick')} the replay is not exact")
     return Session(str(p), header, events, end, truncated, "session", [str(p)], notes,
-                   next_part=next_name)
+                   next_part=next_name, gaps=gaps)
 
 
 def _is_int(v) -> bool:
@@ -253,6 +262,7 @@ def _follow_parts(first: Session, p: Path) -> Session:
         first.events.extend(part.events)
         first.parts.append(str(q))
         first.notes.extend(part.notes)
+        first.gaps.extend(part.gaps)
         first.end_ticks = part.end_ticks
         first.truncated = part.truncated
         first.next_part = nxt = part.next_part
