@@ -115,3 +115,26 @@ def test_bad_speed_and_host():
         send_session(session_of([]), "127.0.0.1", 9, speed=0)
     with pytest.raises(SessionError, match="resolve"):
         send_session(session_of([]), "no-such-host.invalid", 9)
+
+
+def test_each_recorded_sender_sends_from_its_own_socket():
+    """Sent from one socket, a crowd looks like one phone inventing ids: the receiver's
+    per-sender limits (crowd.max_per_sender, the rate) would refuse it. One socket per
+    recorded sender, always the same one."""
+    import socket as _socket
+    rx = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    rx.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVBUF, 1 << 20)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(5)
+    events = [TickedEvent(i, InputEvent(f"/crowd/p{i % 3}/motion", "f", (0.5,), f"10.0.0.{i % 3}:5000", i / 500))
+              for i in range(30)]
+    try:
+        counts = send_session(session_of(events), "127.0.0.1", rx.getsockname()[1], speed=8.0)
+        seen = {}
+        for _ in range(30):
+            data, (_, port) = rx.recvfrom(65536)
+            seen.setdefault(OscMessage(data).address, set()).add(port)
+    finally:
+        rx.close()
+    assert counts["sent"] == 30
+    assert all(len(ports) == 1 for ports in seen.values()) and len(set().union(*seen.values())) == 3, seen

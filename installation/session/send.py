@@ -9,12 +9,14 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import zlib
 
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from .errors import SessionError
 
 _SPIN_S = 0.002          # sleep() can overshoot by ~1 ms; spin the last stretch
+MAX_SOCKETS = 512        # sockets --send opens at most (one per recorded sender)
 
 
 def encode_message(addr: str, types: str, args: tuple) -> bytes | None:
@@ -82,13 +84,29 @@ def send_session(session, host: str, port: int, speed: float = 1.0, *,
         if data is None:
             skipped += 1
         else:
-            packets.append((ev.t, data))
+            packets.append((ev.t, data, ev.src))
     sent = errors = 0
     late = []
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+    # One socket per original sender, as each phone had its own: the receiver's per-sender
+    # limits (rate, crowd.max_per_sender) and its sender-derived ids see the crowd as it was.
+    # Beyond MAX_SOCKETS senders share them, each always the same one.
+    socks: dict[str, socket.socket] = {}
+    pool: list[socket.socket] = []
+
+    def sock_for(src: str) -> socket.socket:
+        s = socks.get(src)
+        if s is None:
+            if len(pool) < MAX_SOCKETS:
+                s = socket.socket(family, socket.SOCK_DGRAM)
+                pool.append(s)
+            else:
+                s = pool[zlib.crc32(src.encode("utf-8", "replace")) % MAX_SOCKETS]
+            socks[src] = s
+        return s
+    try:
         t_first = packets[0][0] if packets else 0.0
         start = clock()
-        for t, data in packets:
+        for t, data, src in packets:
             due = start + (t - t_first) / speed
             while True:
                 left = due - clock()
@@ -103,12 +121,15 @@ def send_session(session, host: str, port: int, speed: float = 1.0, *,
             if stop is not None and stop.is_set():
                 break
             try:
-                sock.sendto(data, addr)
+                sock_for(src).sendto(data, addr)
                 sent += 1
             except OSError:
                 errors += 1         # e.g. ICMP port unreachable from a previous datagram
             late.append(clock() - due)
         duration = clock() - start
+    finally:
+        for s in pool:
+            s.close()
     late.sort()
     return {"sent": sent, "skipped": skipped, "errors": errors,
             "late_ms_max": round(1000 * late[-1], 3) if late else 0.0,
