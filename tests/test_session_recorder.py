@@ -457,3 +457,22 @@ def test_a_cut_part_removed_to_make_room_does_not_block_the_resume(tmp_path, dis
     rec.close(100)
     part = read_session(tmp_path / "night.001.jsonl")
     assert part.events == later and part.end_ticks == 100 and part.header["part"] == 1
+
+
+def test_a_disk_running_low_is_said_when_a_part_opens(tmp_path, monkeypatch, caplog):
+    """Weeks of recording fill a disk: each new part says how little is left, before it fills."""
+    import collections
+    import logging
+    import installation.session.recorder as recorder_module
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(recorder_module.shutil, "disk_usage", lambda p: usage(10**12, 10**12 - 10**9, 10**9))
+    with caplog.at_level(logging.WARNING, logger="installation.session.recorder"):
+        rec = Recorder(tmp_path / "night.jsonl", HEADER, SessionSettings(sync_s=0.05))
+        rec.close(10)
+    low = [r.getMessage() for r in caplog.records if "GB free" in r.getMessage()]
+    assert len(low) == 1 and "1.00 GB free" in low[0] and "night.jsonl" in low[0], low
+    monkeypatch.setattr(recorder_module.shutil, "disk_usage", lambda p: usage(10**12, 0, 10**12))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="installation.session.recorder"):
+        Recorder(tmp_path / "day.jsonl", HEADER, SessionSettings(sync_s=0.05)).close(10)
+    assert not [r for r in caplog.records if "GB free" in r.getMessage()]

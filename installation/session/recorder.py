@@ -25,6 +25,7 @@ import logging
 import os
 import queue
 import re
+import shutil
 import threading
 import time
 import unicodedata
@@ -40,6 +41,9 @@ log = logging.getLogger("installation.session")
 
 _BATCH_S = 0.02          # how long the writer gathers events before one write+flush
 _MIB = 1024 * 1024
+# Below this much free space on a recording's disk each new part says so, with the hours left
+# at the rate so far: weeks of recording fill a disk, and the technician should hear it first.
+LOW_SPACE_BYTES = 2 * 1024 * _MIB
 _CLOSE = object()        # queue sentinel
 RETRY_S = 60.0           # after a write error, how often a new part is tried
 
@@ -103,7 +107,8 @@ class Recorder:
         self._file = None
         self._good = 0            # bytes of the current part known to be on disk: whole lines
         self._bytes = 0
-        self._opened_at = time.monotonic()
+        self._opened_at = self._began = time.monotonic()
+        self._bytes_total = 0     # bytes of every part so far (the rate for the low-space word)
         self._broken: tuple[Path, int] | None = None   # a part cut by a write error: (path, good bytes)
         self._failed_at = 0.0
         self._streak: dict | None = None                # the current failure: since when, what
@@ -179,7 +184,22 @@ class Recorder:
         self.files.append(path)
         self._opened_at = time.monotonic()
         self._good = self._bytes = len(data)
+        self._bytes_total += len(data)
+        self._say_if_low(path)
         return f
+
+    def _say_if_low(self, path: Path) -> None:
+        try:
+            free = shutil.disk_usage(path.parent).free
+        except OSError:
+            return
+        if free >= LOW_SPACE_BYTES:
+            return
+        elapsed = time.monotonic() - self._began
+        rate = self._bytes_total / elapsed if elapsed > 60.0 else 0.0
+        left = f", about {free / rate / 3600:.1f} h at this recording's rate" if rate > 0 else ""
+        log.warning("recording to %s: only %.2f GB free on its disk%s; move or delete old sessions "
+                    "(if it fills, the recording pauses and the show goes on)", path, free / 1e9, left)
 
     def _put_bytes(self, data: bytes) -> None:
         self._file.write(data)
@@ -290,6 +310,7 @@ class Recorder:
                 self._rotate(tick)
             chunk.append(line)
             self._bytes += len(line)   # characters, not bytes: close enough for a size limit
+            self._bytes_total += len(line)
         if chunk:
             self._flush_chunk(chunk)
 
