@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .config import Config, ConfigError, to_dict
@@ -187,9 +188,8 @@ class RunStage:
 
 
 def _header(cfg: Config) -> dict:
-    import datetime as _dt
     return {"format": "living-mosaic-session", "version": 1,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "seed": cfg.sim.seed, "tick_hz": cfg.sim.tick_hz, "config": to_dict(cfg),
             "scenes": scenes_to_dict(cfg)}
 
@@ -244,7 +244,6 @@ def run_command(args, cfg: Config) -> int:
     for w in preflight(cfg, strict=False):
         log.warning(w)
     from .pipeline import Pipeline
-    from datetime import datetime
     stop = StopFlag()
     stop.install_signals()
     t_start = time.perf_counter()
@@ -374,7 +373,6 @@ class _LiveParts:
     def source(self, tick: int) -> list[InputEvent]:
         events = self.listener.drain() if self.listener is not None else []
         if self.quiet_clock is not None and tick % self.cfg.sim.tick_hz == 0:
-            from datetime import datetime
             now = time.monotonic()
             self.quiet_clock.poll(datetime.now(), now)
             amount = self.quiet_clock.event_value()
@@ -423,7 +421,6 @@ class _LiveParts:
             return
         self._last_status = now
         if self.schedule.active:
-            from datetime import datetime
             scene = self.schedule.update(self.pipeline.tick, datetime.now())
             if scene and scene != self.pipeline.mixer.current_name:
                 # as an event, so the recording holds it and a replay switches at the same tick;
@@ -898,7 +895,6 @@ def _session_clock(session):
     """Time of day at a tick of a session recorded before quiet hours were recorded as /quiet
     events: its start plus the ticks since, in this machine's zone. None for a session that
     holds its /quiet events (a replay then dims exactly as the show did, anywhere)."""
-    from datetime import datetime, timedelta
     if any(te.event.addr == QUIET_ADDR for te in session.events):
         return None
     try:

@@ -63,10 +63,9 @@ class Pipeline:
         # quiet hours hold from the first sample: a start at night must not open at the day's
         # loudness ceiling (the audio's ceiling moves 1 dB/s) before the first tick's publish
         # (live: set_quiet before the stream opens; an old session: its clock at tick 0)
-        self.quiet_amount = self.quiet.amount(time_of_day(0)) if time_of_day is not None else 0.0
         self.audio = AudioParams()
         self.audio.volume = self.control.volume
-        self.audio.quiet = self.quiet_amount
+        self.set_quiet(self.quiet.amount(time_of_day(0)) if time_of_day is not None else 0.0)
         w, h = render_size or (config.render.width, config.render.height)
         self.renderer = CpuRenderer(config.render, config.sim.species, config.sim.aspect, w, h)
         self._render_settings = config.render      # in force (a scene may change them) ...

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from conftest import ROOT
+from e2e_helpers import wait_for_first_frame
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, str(ROOT / "run_installation.py")]
@@ -120,12 +121,7 @@ def test_sighup_ends_cleanly_as_sigterm_does(tmp_path, cli_env):
     p = subprocess.Popen(CLI + SMALL + ["--osc-port", "0", "--record", str(rec), "--summary", str(out)],
                          env=cli_env, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            line = p.stderr.readline()
-            assert line, "the run ended before its first frame"
-            if "first frame" in line:
-                break
+        wait_for_first_frame(p)
         time.sleep(0.5)
         p.send_signal(signal.SIGHUP)
         _, err = p.communicate(timeout=60)
