@@ -4,7 +4,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from installation.parallel import PIECES, kernel_threads, stealable_chunk
+from installation.parallel import PIECES, in_pieces, kernel_threads, stealable_chunk
 from installation.sim.grid import assign_cells
 
 
@@ -15,6 +15,31 @@ def test_loops_come_in_about_pieces_chunks():
         assert -(-n // chunk) <= PIECES                 # never more pieces than asked
         assert chunk == 1 or -(-n // (chunk - 1)) > PIECES   # and as small as that allows
     assert stealable_chunk(0) == 1
+
+
+def test_in_pieces_nests_and_restores_what_it_found():
+    # numba's own parallel_chunksize keeps what to restore on one shared object: nested, the
+    # outer `with` restored the inner value, and every later parallel loop ran in tiny chunks
+    before = numba.get_parallel_chunksize()
+    with in_pieces(95):
+        outer = numba.get_parallel_chunksize()
+        with in_pieces(10_000):
+            assert numba.get_parallel_chunksize() == stealable_chunk(10_000)
+        assert numba.get_parallel_chunksize() == outer == stealable_chunk(95)
+    assert numba.get_parallel_chunksize() == before
+
+
+def test_a_swarm_tick_leaves_the_chunk_size_as_it_found_it():
+    import dataclasses
+
+    from installation.sim.params import StepParams
+    from installation.sim.settings import SimSettings
+    from installation.sim.swarm import Swarm
+    settings = dataclasses.replace(SimSettings(), particles=25_000)   # parallel, flow on
+    swarm = Swarm(settings)
+    numba.set_parallel_chunksize(0)     # numba's default: each loop split between the threads
+    swarm.step(StepParams.from_settings(settings))
+    assert numba.get_parallel_chunksize() == 0
 
 
 def test_the_start_up_line_names_threads_and_layer():

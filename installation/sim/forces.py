@@ -18,7 +18,6 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .flow import flow_at
 from .neighbours import axis_bins, min_image
 from .touch_field import finite_row, touch_at
 
@@ -176,10 +175,11 @@ def _to_world(p, v, size, top, wrap):
 
 @njit(nogil=True, cache=True, parallel=True)
 def step_particles(xs, ys, vxs, vys, es, sps, hxs, hys, nfx, nfy, nsvx, nsvy, nnb, cell_start, prm, iprm,
-                   flow_gx, flow_gy, touches, tbin_start, tbin_items, tfield, tnear, pulses,
+                   flow_u, flow_v, touches, tbin_start, tbin_items, tfield, tnear, pulses,
                    x, y, vx, vy, e, sp, hx, hy, block_stats, block_species):
     """Everything after the neighbour pass (whose sums arrive in nfx .. nnb): the outside
-    forces, integration, the new state and the statistics of each row of cells."""
+    forces, integration, the new state and the statistics of each row of cells. flow_u, flow_v:
+    the flow at each particle (flow.flow_field, read only when the flow's strength is not 0)."""
     dt = prm[P_DT]
     align_k = prm[P_ALIGN] * ALIGN_GAIN
     flow_k = prm[P_FLOW]
@@ -224,10 +224,8 @@ def step_particles(xs, ys, vxs, vys, es, sps, hxs, hys, nfx, nfy, nsvx, nsvy, nn
             ay = LIFE_GAIN * np.float64(nfy[i]) + align_k * (np.float64(nsvy[i]) / (nb + 1) - vys[i])
             gain = 0.0
             if flow_k != 0.0:
-                u, v = flow_at(xi, yi, flow_gx, flow_gy, iprm[I_FLOW_NX], iprm[I_FLOW_NY],
-                               prm[P_FLOW_KX], prm[P_FLOW_KY])
-                ax += flow_k * u
-                ay += flow_k * v
+                ax += flow_k * flow_u[i]
+                ay += flow_k * flow_v[i]
             if n_touch > 0 and tnear[min(max(int(yi * near_h), 0), near_ny - 1) * near_nx
                                      + min(max(int(xi * near_w), 0), near_nx - 1)]:
                 # (`touch_near`: most particles are out of every touch's reach)

@@ -71,13 +71,15 @@ def run_sums(j0, j1, xi, yi, xs, ys, vxs, vys, k0, k1, k2, u0, u1, u2, inv_r2, b
     same whatever the thread count. j0, j1 are unsigned so that numba emits no negative-index
     wraparound, which would turn the contiguous loads into gathers; the numpy error model drops
     the division-by-zero check (the masked lanes divide by zero), which would add a branch.
-    Few sums, because each one costs a horizontal add per chunk.
+    Few sums, because each one costs a horizontal add per chunk; all of them float32 (the
+    count too: exact to 2**24) and the mask a 32-bit compare, so each chunk works in one lane
+    width (64-bit lanes for the index and the count measured 5% slower).
     """
     fx = np.float32(0.0)
     fy = np.float32(0.0)
     svx = np.float32(0.0)
     svy = np.float32(0.0)
-    nb = 0
+    nb = np.float32(0.0)
     one = np.float32(1.0)
     two = np.float32(2.0)
     zero = np.float32(0.0)
@@ -85,12 +87,13 @@ def run_sums(j0, j1, xi, yi, xs, ys, vxs, vys, k0, k1, k2, u0, u1, u2, inv_r2, b
     peak = one + beta
     inv_band = one / (one - beta)
     for jc in range(j0, j1, np.uint64(LANES)):
+        left = np.int32(min(j1 - jc, np.uint64(LANES)))
         for lane in range(LANES):
             j = jc + np.uint64(lane)
             dx = xs[j] - xi
             dy = ys[j] - yi
             s = (dx * dx + dy * dy) * inv_r2
-            inside = (s < one) & (j < j1)
+            inside = (s < one) & (np.int32(lane) < left)
             q = np.sqrt(s)
             m = u0 * k0[j] + u1 * k1[j] + u2 * k2[j]
             f = repel_k * (q * inv_beta - one) if q < beta else crowd * m * (one - abs(two * q - peak) * inv_band)
@@ -99,8 +102,8 @@ def run_sums(j0, j1, xi, yi, xs, ys, vxs, vys, k0, k1, k2, u0, u1, u2, inv_r2, b
             fy += g * dy
             svx += vxs[j] if inside else zero
             svy += vys[j] if inside else zero
-            nb += 1 if inside else 0
-    return fx, fy, svx, svy, nb
+            nb += one if inside else zero
+    return fx, fy, svx, svy, np.int64(nb)
 
 
 @njit(nogil=True, cache=True)

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..parallel import in_pieces
 from . import forces as F
-from .flow import FlowLattice
+from .flow import FlowLattice, field_blocks, flow_field
 from . import touch_field
 from .forces import bin_touches, count_bad_rows, reduce_blocks, step_particles, touch_near
 from .neighbours import LANES, neighbour_pass, neighbour_pass_min_image
@@ -126,6 +126,11 @@ class Swarm:
         self._nsvx = np.empty(n, np.float32)
         self._nsvy = np.empty(n, np.float32)
         self._nnb = np.empty(n, np.int32)
+        # the flow at each particle, in its own pass before step_particles: there it vectorises
+        self._flow_u = np.empty(n, np.float64)
+        self._flow_v = np.empty(n, np.float64)
+        self._xs_n = self._xs[:n]       # the particles without the padding, views made once
+        self._ys_n = self._ys[:n]
 
         self.grid = GridSpec.for_world(self.aspect, self.radius)
         self._cell = np.empty(n, np.int32)
@@ -317,13 +322,17 @@ class Swarm:
         self._update_stats()
 
     def _row_passes(self, p: StepParams, g, prm) -> None:
+        if prm[F.P_FLOW] != 0.0:
+            with in_pieces(field_blocks(self.n)):
+                flow_field(self._xs_n, self._ys_n, self.flow.gx, self.flow.gy, self.flow.nx, self.flow.ny,
+                           prm[F.P_FLOW_KX], prm[F.P_FLOW_KY], self._flow_u, self._flow_v)
         self._neighbour_pass(self._xs, self._ys, self._vxs, self._vys, self._k0, self._k1, self._k2,
                              self._sps, self.matrix_u, self._cell_start, g.gx, g.gy, g.sub, self.wrap,
                              self.aspect, 1.0, self.radius, prm[F.P_REPEL], prm[F.P_LIFE], self._runs,
                              self._shifts, self._nfx, self._nfy, self._nsvx, self._nsvy, self._nnb)
         step_particles(self._xs, self._ys, self._vxs, self._vys, self._es, self._sps, self._hxs, self._hys,
                        self._nfx, self._nfy, self._nsvx, self._nsvy, self._nnb, self._cell_start, prm,
-                       self._iprm, self.flow.gx, self.flow.gy, p.touches, self._tbin_start, self._tbin_items,
+                       self._iprm, self._flow_u, self._flow_v, p.touches, self._tbin_start, self._tbin_items,
                        self._tfield, self._tnear,
                        p.pulses, self.x, self.y, self.vx, self.vy, self.energy, self.species,
                        self.target_x, self.target_y, self._block_stats, self._block_species)
