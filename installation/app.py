@@ -8,9 +8,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import logging
-import signal
 import sys
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -22,36 +20,13 @@ from .loop import LoopStats, run_loop
 from .outputs import distinct, file_to_write, folder_to_fill
 from .safety.quiet_hours import QUIET_ADDR
 from .parallel import kernel_threads
+from .stop import StopFlag  # noqa: F401  (bench and tests build stages with it)
 
 log = logging.getLogger("installation")
 
 
 class UserError(Exception):
     """A problem the user can fix, told in one line (exit 2)."""
-
-
-class StopFlag:
-    """Set by SIGINT/SIGTERM/SIGHUP or a window close; the loop checks it once per frame."""
-
-    def __init__(self):
-        self.event = threading.Event()
-        self.reason = ""
-
-    def set(self, reason: str) -> None:
-        if not self.event.is_set():
-            self.reason = reason
-            self.event.set()
-
-    def install_signals(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        # SIGHUP: the terminal went away (a technician's ssh session dropped): end as cleanly
-        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-            if sig is None:
-                continue
-            if sig != signal.SIGINT and signal.getsignal(sig) is signal.SIG_IGN:
-                continue        # `nohup` asked for it to outlive the terminal: keep that
-            signal.signal(sig, lambda s, f: self.set(signal.Signals(s).name))
 
 
 def open_display(cfg: Config, headless: bool, render_size, live: bool = True):
@@ -134,6 +109,9 @@ class RunStage:
         self.extra_status = extra_status or (lambda: {})
         self.paused = False
         self.step_once = False
+        # replay only: space pauses, "." steps. A live show never pauses on a key: a visitor at
+        # a kiosk keyboard would freeze the swarm and drop every phone's input unseen
+        self.transport = False
         self.seek = None                  # replay only: callable(seconds) jumping in the session
         self.last_tick: int | None = None  # replay only: the session's length in ticks
         # an offline driver renders each tick's share of samples (exact integers: no drift)
@@ -178,9 +156,9 @@ class RunStage:
                 self.stop.set("quit key")
             if act.toggle_hud:
                 self.hud = not self.hud
-            if act.pause:
+            if act.pause and self.transport:
                 self.paused = not self.paused
-            if act.step:
+            if act.step and self.transport:
                 self.step_once = True
             if act.seek_s and self.seek is not None:
                 self.seek(act.seek_s)
@@ -244,7 +222,9 @@ def run_command(args, cfg: Config) -> int:
     for w in preflight(cfg, strict=False):
         log.warning(w)
     from .pipeline import Pipeline
-    stop = StopFlag()
+    # installed by the CLI before the imports and the config (a second and more), so a stop
+    # in that time ends the run as any other: summary written, recording closed
+    stop = getattr(args, "stop", None) or StopFlag()
     stop.install_signals()
     t_start = time.perf_counter()
     pipeline = Pipeline(cfg)
@@ -657,6 +637,7 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
         stage = RunStage(pipeline, source=lambda tick: by_tick.get(tick, []), display=display, audio=audio, stop=stop,
                          audio_sink=_naming_errors(wav.write, wav_path) if wav else None, hud=cfg.window.hud,
                          frame_worker=worker, extra_status=replay_status)
+        stage.transport = True
         settle_heap()
         base_keep_going = stage.keep_going
 

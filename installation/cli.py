@@ -227,6 +227,12 @@ def main(argv: list[str] | None = None) -> int:
                         stream=sys.stderr)
     cmd = args.command or "run"
     before = None
+    if cmd == "run":
+        # before anything slow: SIGTERM from systemd or Ctrl-C in the first second of a start
+        # used to end it with no summary and no recording (exit 143, or 0 in silence)
+        from .stop import StopFlag
+        args.stop = StopFlag()
+        args.stop.install_signals()
     if cmd == "analyze":
         # hours of replay: SIGTERM and SIGHUP (a closed ssh session) interrupt it as Ctrl-C does
         import signal

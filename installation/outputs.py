@@ -17,6 +17,10 @@ def file_to_write(flag: str, path: str | os.PathLike) -> Path:
     p = Path(path).expanduser()
     if p.is_dir():
         raise OutputPathError(f"{flag} {path}: is a folder; give a file name inside it")
+    if p.suffix.lower() == ".toml" and p.exists():
+        # a config, scene or alias file: written over with JSON, the next start fails on it
+        raise OutputPathError(f"{flag} {path}: is a TOML file (a config, scene or alias file?); "
+                              "it is never written over: give the output another name")
     _writable_folder(flag, path, p.parent)
     return p
 

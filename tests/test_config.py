@@ -137,6 +137,9 @@ PREFLIGHT_FAILURES = [
     ('[osc]\nalias_files = ["nosuch.toml"]\n', "nosuch.toml: no such file"),
     ('[schedule]\nentries = ["09:00=nosuchscene"]\n', "unknown scene 'nosuchscene'"),
     ('[schedule]\nplaylist = ["calm-sanctuary", "nosuchscene"]\n', "unknown scene 'nosuchscene'"),
+    # key names were checked only when a window opened: "ok", then a windowed start refused them
+    ('[window]\nhud_key = "notakey"\n', "c.toml [window]: hud_key: unknown key name 'notakey'"),
+    ('[window]\nquit_keys = ["left ctrl", "nokey"]\n', "c.toml [window]: quit_keys: unknown key name 'nokey'"),
 ]
 
 

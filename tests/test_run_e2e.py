@@ -58,6 +58,36 @@ def test_windowed_run_on_the_dummy_video_driver(tmp_path, cli_env):
     assert "running headless" not in r.stderr
 
 
+_SPACE_DRIVER = """
+import sys, pygame
+from installation.render import display as D
+frames = {"n": 0}
+poll = D.Display.poll
+def keyed(self):
+    frames["n"] += 1
+    if frames["n"] == 5:            # a visitor at the kiosk keyboard: space, then "."
+        for key in (pygame.K_SPACE, pygame.K_PERIOD):
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=key, mod=0, unicode="", scancode=0))
+    return poll(self)
+D.Display.poll = keyed
+from installation.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_space_does_not_pause_a_live_show(tmp_path, cli_env):
+    """Space and "." are a replay's transport. In a live run they froze the swarm (14 ticks in
+    4,716 frames) and every phone's input went unseen until the next space."""
+    out = tmp_path / "s.json"
+    r = subprocess.run([sys.executable, "-c", _SPACE_DRIVER, "run", "--windowed", "--no-audio", "--frames", "120",
+                        "--osc-port", "0", "--size", "320x180", "--set", "sim.particles=4000",
+                        "--set", "window.quit_keys=[]", "--summary", str(out)],
+                       capture_output=True, text=True, env=dict(cli_env, SDL_VIDEODRIVER="dummy"), timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = summary_of(out)
+    assert s["frames"] == 120 and s["ticks"] >= 100, s     # ticks follow the clock: never frozen
+
+
 def test_no_display_is_one_line_and_carries_on(tmp_path, cli_env):
     env = {k: v for k, v in cli_env.items() if k not in ("SDL_VIDEODRIVER", "DISPLAY", "WAYLAND_DISPLAY")}
     if sys.platform != "linux":
@@ -107,6 +137,27 @@ def test_sigterm_ends_cleanly_with_summary_and_complete_session(tmp_path, cli_en
     lines = rec.read_text().splitlines()
     assert json.loads(lines[0])["format"] == "living-mosaic-session"
     assert json.loads(lines[-1]) == {"end": True, "ticks": s["ticks"]}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_in_the_first_second_of_a_start_ends_as_cleanly(tmp_path, cli_env, sig):
+    """Before the handlers moved to the CLI's first lines, a stop during the imports and the
+    config load ended a run with exit 143 (SIGTERM) or 0 in silence (SIGINT), and neither
+    the summary nor the recording's end was written."""
+    out, rec = tmp_path / "s.json", tmp_path / "rec.jsonl"
+    p = subprocess.Popen(CLI + ["--headless", "--no-audio", "--osc-port", "0", "--record", str(rec),
+                                "--summary", str(out)], env=cli_env, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.3)
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err[-2000:]
+    s = summary_of(out)
+    assert json.loads(rec.read_text().splitlines()[-1]) == {"end": True, "ticks": s["ticks"]}
+    assert f"stopped by {sig.name}" in err
 
 
 SMALL = ["--headless", "--no-audio", "--set", "sim.particles=4000", "--set", "render.width=320",

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 
 import pytest
 
 from e2e_helpers import cli, finish, free_udp_port, start, summary, wait_for_first_frame
+from installation.config.model import DEFAULT_CONFIG
 
 pytestmark = pytest.mark.slow
 
@@ -228,6 +230,8 @@ def test_outputs_and_hosts_a_command_cannot_use_fail_first_in_one_line(recorded,
     a_file, a_folder = tmp_path / "a.wav", tmp_path / "folder"
     a_file.write_text("x")
     a_folder.mkdir()
+    venue = tmp_path / "venue"
+    shutil.copytree(DEFAULT_CONFIG.parent, venue)
     cases = [
         (["analyze", str(rec), "--out", str(a_file)], "--out"),
         (["run", "--headless", "--no-audio", "--frames", "600", "--summary", str(a_folder)], "--summary"),
@@ -245,7 +249,16 @@ def test_outputs_and_hosts_a_command_cannot_use_fail_first_in_one_line(recorded,
         (["replay", str(rec), "--write-oscdump", str(tmp_path / "o.txt"), "--export", str(tmp_path / "o.mp4")],
          "drop --export"),
         (["analyze", str(a_file), "--out", str(tmp_path / "never-made")], "a.wav"),
+        # a config, scene or alias file written over with JSON: the next start fails on it (the
+        # start scene is read without being named on the command line). A copy of the shipped
+        # folder: were the check broken, the repository's files must not be the ones lost.
+        (["run", "--config", str(venue / "default.toml"), "--headless", "--no-audio", "--frames", "600",
+          "--summary", str(venue / "scenes" / "living-mosaic.toml")], "is a TOML file"),
+        (["run", "--config", str(venue / "default.toml"), "--headless", "--no-audio", "--frames", "600",
+          "--record", str(venue / "aliases" / "zigsim.toml")], "is a TOML file"),
+        (["replay", str(rec), "--headless", "--summary", str(venue / "default.toml")], "is a TOML file"),
     ]
+    shipped = {p: p.read_bytes() for p in venue.rglob("*.toml")}
     session_before = rec.read_bytes()
     for args, needle in cases:
         r = cli(args, env, check=False, timeout=120)
@@ -254,6 +267,7 @@ def test_outputs_and_hosts_a_command_cannot_use_fail_first_in_one_line(recorded,
         assert "Traceback" not in r.stderr
     assert not (tmp_path / "folder.tmp").exists()
     assert rec.read_bytes() == session_before and not (tmp_path / "never-made").exists()
+    assert {p: p.read_bytes() for p in shipped} == shipped
 
 
 def test_a_session_without_recorded_scenes_switches_in_its_recorded_folder(tmp_path):
@@ -394,3 +408,13 @@ def test_a_long_seek_in_a_window_still_ends_on_sigterm(recorded, tmp_path):
     assert "seek to 600" in err, err[-2000:]
     done = re.search(r"replayed (\d+) ticks", err)
     assert done and int(done.group(1)) < 600 * 60, err[-2000:]       # it stopped inside the seek
+
+
+def test_no_output_is_written_over_the_shipped_config(tmp_path):
+    """`run --summary configs/default.toml` once replaced the default config with JSON (it is
+    read without --config, so no flag named it): every output refuses an existing .toml."""
+    from installation.outputs import OutputPathError, file_to_write
+    for flag in ("--summary", "--record", "--wav", "--export"):
+        with pytest.raises(OutputPathError, match="is a TOML file"):
+            file_to_write(flag, DEFAULT_CONFIG)
+    assert file_to_write("--summary", tmp_path / "night.toml") == tmp_path / "night.toml"   # new: fine

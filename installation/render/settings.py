@@ -48,3 +48,29 @@ class WindowSettings:
     quit_keys: tuple[str, ...] = setting(("escape",), "key chord that quits; empty disables quitting from the keyboard (kiosk)")
     hide_cursor: bool = setting(True, "hide the mouse cursor in fullscreen")
     require_display: bool = setting(False, "without a screen, stop with exit status 2 instead of running headless: under systemd the unit then restarts it until the desktop is up (set it for a kiosk)")
+
+    def validate(self) -> None:
+        """The key names, as the window will read them: check-config (and a headless run) then
+        refuses what a windowed start would, naming the file."""
+        for name in self.quit_keys:
+            if key_code(name) is None:
+                raise ValueError(f"quit_keys: unknown key name {name!r} (pygame key names, e.g. 'escape', "
+                                 "'left ctrl', 'q')")
+        if key_code(self.hud_key) is None:
+            raise ValueError(f"hud_key: unknown key name {self.hud_key!r} (pygame key names, e.g. 'h', 'f1', 'tab')")
+
+
+def key_code(name: str) -> int | None:
+    """pygame's key code for a key name (SDL's names: 'escape', 'left ctrl', 'f1'), None if
+    there is none. Names need no display: pygame's warning that it is not initialised is
+    about keyboard layouts, which a name does not depend on."""
+    import os
+    import warnings
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    import pygame
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return pygame.key.key_code(name)
+        except ValueError:
+            return None
