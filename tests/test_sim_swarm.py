@@ -1,6 +1,7 @@
 """The swarm as the rest of the installation sees it: determinism, what each force does, safety."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import subprocess
@@ -121,6 +122,32 @@ def test_a_touch_draws_its_species_most():
     n_own_near = int(near(lambda sp: sp == 2).sum())
     assert n_own_near > 1.2 * (sw.n / s.species) * math.pi * p.touch_radius ** 2 / s.aspect
     assert sw.energy[(sw.species == 2) & (np.hypot(sw.x - tx, sw.y - ty) < 0.08)].mean() > e_before
+
+
+def test_a_crowd_touching_one_spot_cannot_crush_the_swarm_into_a_pile():
+    """32 phones touching the centre of the surge scene packed 41% of the swarm within 0.05 of
+    it: ~900 neighbours each, and the tick went from 10 to 70 ms (7 fps). Touches' pulls now add
+    up to TOUCH_PULL_MAX at one point, and a pull is shared out past TOUCH_CROWD times a uniform
+    spread's neighbours: the crowd still gathers the swarm, at a density (and a cost) a few
+    times the uniform one."""
+    from installation.config import load_config
+    from installation.sim import forces as F
+    from installation.sim.swarm import STAT_NEIGHBOURS
+    s = dataclasses.replace(load_config(None, scene="surge", env={}).sim, particles=12_000, seed=3)
+    sw = Swarm(s)
+    p = StepParams.from_settings(s)
+    cx, cy = 0.5 * s.aspect, 0.5
+    p.touches[:32] = (cx, cy, 1.0, -1)
+    p.n_touches = 32
+    uniform = sw.expected_neighbours
+    peak = 0.0
+    for _ in range(8):
+        run(sw, p, 75)
+        peak = max(peak, sw.stats[STAT_NEIGHBOURS])
+    near = float((np.hypot(sw.x - cx, sw.y - cy) < 0.05).mean())
+    assert near > 3 * math.pi * 0.05 ** 2 / s.aspect            # the crowd still gathers the swarm
+    assert peak < F.TOUCH_CROWD * uniform, (peak, uniform)       # but never into a pile
+    assert near < 0.08, near
 
 
 def test_a_pulse_pushes_outward_and_lights_up():

@@ -281,6 +281,24 @@ def test_step_matches_reference(boundary, case):
     _compare(settings, inp)
 
 
+@pytest.mark.parametrize("touches", [4, TF.GRID_FROM + 4])     # summed exactly, and from the grid
+def test_step_matches_reference_with_a_crowd_touching_one_packed_spot(touches):
+    """Coincident touches whose pulls add past TOUCH_PULL_MAX, over particles packed past
+    TOUCH_CROWD times a uniform spread's neighbours: the clip and the sharing out, both ways."""
+    settings = SimSettings(particles=400, species=4, radius=0.09, seed=6)
+    inp = R.make_inputs(400, seed=14, aspect=settings.aspect, species=4, touches=0, pulses=0)
+    rng = np.random.default_rng(15)
+    inp.x[:150] = (0.9 + rng.normal(0, 0.03, 150)).astype(np.float32)
+    inp.y[:150] = (0.5 + rng.normal(0, 0.03, 150)).astype(np.float32)
+    p = inp.params
+    p.touches[:touches] = (0.9, 0.5, 1.0, -1)
+    p.n_touches = touches
+    p.touch_strength = 4.0
+    sw = _compare(settings, inp)
+    crowd = F.TOUCH_CROWD * sw.expected_neighbours
+    assert sw.stats[STAT_NEIGHBOURS] * 400 > 0 and int((sw._nnb > crowd).sum()) > 50     # sharing applies
+
+
 def test_step_matches_reference_in_a_world_narrower_than_a_run():
     # three columns only: the kernel takes the minimum-image path
     settings = SimSettings(particles=300, species=3, radius=0.2, aspect=0.25, seed=4)

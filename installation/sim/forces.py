@@ -27,6 +27,8 @@ TOUCH_GAIN = 1.0      # world/s² per unit of touch_strength × pressure at the 
 PULSE_GAIN = 2.5      # world/s² per unit of pulse_strength × pulse strength on the ring's crest
 TOUCH_ENERGY = 2.0    # energy/s gained at a touch's centre, full pressure, own species
 PULSE_ENERGY = 8.0    # energy/s gained on a pulse's crest at full strength
+TOUCH_PULL_MAX = 0.8  # the most pull touches add up to at one point (one touch's strongest: 0.385)
+TOUCH_CROWD = 3.0     # times the neighbours of a uniform spread past which a touch's pull is shared out
 WALL_MARGIN = 0.04    # soft walls push back inside this band (world units)
 WALL_ACCEL = 3.0      # their push at the wall itself (world/s²)
 
@@ -34,8 +36,8 @@ WALL_ACCEL = 3.0      # their push at the wall itself (world/s²)
 (P_DT, P_LIFE, P_ALIGN, P_FLOW, P_MOSAIC, P_DAMP, P_VMAX, P_TOUCH, P_TOUCH_R, P_TOUCH_OTHERS,
  P_PULSE, P_PULSE_SPEED, P_PULSE_W, P_EDECAY, P_RADIUS, P_REPEL, P_W, P_H, P_INV_CW, P_INV_CH,
  P_FLOW_KX, P_FLOW_KY, P_TB_INV_W, P_TB_INV_H, P_PULSE_RMAX, P_XTOP, P_YTOP, P_TF_INV_HX,
- P_TF_INV_HY) = range(29)
-N_PRM = 29
+ P_TF_INV_HY, P_TOUCH_CROWD) = range(30)
+N_PRM = 30
 # iprm: int64 scalars of one tick
 (I_GX, I_GY, I_WRAP, I_FLOW_NX, I_FLOW_NY, I_TGX, I_TGY, I_NTOUCH, I_NPULSE, I_SUB, I_TF_NX, I_TF_NY,
  I_TF_NONE, I_TF_SPECIES, I_TF_GRID) = range(15)
@@ -187,6 +189,7 @@ def step_particles(xs, ys, vxs, vys, es, sps, hxs, hys, nfx, nfy, nsvx, nsvy, nn
     damp = prm[P_DAMP]
     vmax = prm[P_VMAX]
     touch_k = prm[P_TOUCH] * TOUCH_GAIN
+    touch_crowd = prm[P_TOUCH_CROWD]
     pulse_k = prm[P_PULSE] * PULSE_GAIN
     edecay = prm[P_EDECAY]
     w = prm[P_W]
@@ -237,8 +240,17 @@ def step_particles(xs, ys, vxs, vys, es, sps, hxs, hys, nfx, nfy, nsvx, nsvy, nn
                     tx, ty, tde = touch_sums(xi, yi, si, touches, tbin_start, tbin_items, iprm[I_TGX],
                                              iprm[I_TGY], prm[P_TB_INV_W], prm[P_TB_INV_H], wrap, w, h,
                                              prm[P_TOUCH_R], prm[P_TOUCH_OTHERS])
-                ax += touch_k * tx
-                ay += touch_k * ty
+                # A crowd touching one spot must not crush the swarm into a pile (32 phones on
+                # one point packed 40% of it there: ~900 neighbours each, a tick 7 times as
+                # long). Their pulls add up to TOUCH_PULL_MAX at most, and in a dense patch a
+                # pull is shared out between the neighbours (the push apart is not).
+                pull = math.sqrt(tx * tx + ty * ty)
+                if pull > TOUCH_PULL_MAX:
+                    tx *= TOUCH_PULL_MAX / pull
+                    ty *= TOUCH_PULL_MAX / pull
+                tk = touch_k if nb <= touch_crowd else touch_k * (touch_crowd / nb)
+                ax += tk * tx
+                ay += tk * ty
                 gain += TOUCH_ENERGY * tde
             if n_pulse > 0:
                 px, py, pde = pulse_sums(xi, yi, pulses, n_pulse, wrap, w, h, prm[P_PULSE_SPEED],

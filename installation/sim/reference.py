@@ -15,7 +15,7 @@ from . import forces as F
 from . import neighbours as N
 from . import touch_field as TF
 from .flow import lattice_shape
-from .grid import GridSpec
+from .grid import GridSpec, expected_neighbours
 from .params import StepParams
 
 
@@ -326,8 +326,15 @@ def step_ref(inp: TickInputs, settings, u, v, angle0, spin):
     if n_touch:
         tx, ty, tde = touch_ref(x64, y64, sp, p.touches, n_touch, p.touch_radius, s.touch_others, aspect, wrap,
                                 s.species)
-        ax = ax + p.touch_strength * F.TOUCH_GAIN * tx
-        ay = ay + p.touch_strength * F.TOUCH_GAIN * ty
+        pull = np.hypot(tx, ty)         # the touches' pulls add up to TOUCH_PULL_MAX at most
+        over = pull > F.TOUCH_PULL_MAX
+        clip = np.where(over, F.TOUCH_PULL_MAX / np.where(over, pull, 1.0), 1.0)
+        tx, ty = tx * clip, ty * clip
+        # shared out in a pile: past TOUCH_CROWD times a uniform spread's neighbours
+        crowd = F.TOUCH_CROWD * max(expected_neighbours(x.shape[0], s.radius, aspect), 1.0)
+        k = p.touch_strength * F.TOUCH_GAIN * np.where(nb > crowd, crowd / np.maximum(nb, 1), 1.0)
+        ax = ax + k * tx
+        ay = ay + k * ty
         gain += F.TOUCH_ENERGY * tde
     n_pulse = min(max(int(p.n_pulses), 0), p.pulses.shape[0])
     if n_pulse:

@@ -203,6 +203,7 @@ class Swarm:
         prm[F.P_INV_CH] = g.inv_ch
         prm[F.P_EDECAY] = math.exp(-s.energy_decay * self.dt)
         prm[F.P_TOUCH_OTHERS] = s.touch_others
+        prm[F.P_TOUCH_CROWD] = F.TOUCH_CROWD * max(self.expected_neighbours, 1.0)
         prm[F.P_PULSE_RMAX] = 0.5 * math.hypot(self.aspect, 1.0)
         prm[F.P_XTOP] = float(np.nextafter(np.float32(self.aspect), np.float32(0.0)))
         prm[F.P_YTOP] = float(np.nextafter(np.float32(1.0), np.float32(0.0)))
