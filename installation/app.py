@@ -583,6 +583,8 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
     exporting = bool(args.export)
     size = args.size if (exporting and args.size) else None
     pipeline = Pipeline(cfg, render_size=size, time_of_day=_session_clock(session))
+    if pipeline.guard.warning:      # switched off by the config (with its phrase): said as `run` says it
+        log.warning(pipeline.guard.warning)
     display = None if (exporting or args.headless) else open_display(cfg, False, (pipeline.renderer.width, pipeline.renderer.height),
                                                                    live=False)
     offline = exporting or args.wav or args.headless or display is None
@@ -683,6 +685,8 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
 
         paced = not (exporting or args.headless or display is None)
         tick_s = (1.0 / cfg.sim.tick_hz) / args.speed if paced else None
+        if paced:
+            pipeline.show_at(cfg.sim.tick_hz * args.speed)    # the guard's second is the viewer's
         try:
             stats = run_loop(stage, tick_s=tick_s, max_catchup=cfg.window.max_catchup_ticks, on_frame=on_frame)
             ok = not stop.event.is_set()

@@ -130,6 +130,15 @@ class Pipeline:
         self._fill_audio()
         self.tick += 1
 
+    def show_at(self, ticks_per_second: float) -> None:
+        """The frames reach a screen at this many simulation ticks a second (a replay at 4x in a
+        window: 4 x tick_hz), before the first frame. The guard counts its one-second window in
+        ticks: at the tick rate, a fast replay would show 4 of its seconds in one of the
+        viewer's, flashing four times as often as it allows."""
+        if ticks_per_second != self.guard.fps:
+            w, h = self.renderer.width, self.renderer.height
+            self.guard = FlashGuard(self.config.safety, w, h, float(ticks_per_second))
+
     def set_quiet(self, amount: float) -> None:
         """The quiet-hours amount (0..1) in force: light and loudness ceiling follow."""
         self.quiet_amount = min(1.0, max(0.0, float(amount)))

@@ -96,6 +96,31 @@ def test_guarded_output_never_fails_and_unguarded_does(name):
     assert p.guard.limited_frames > 0
 
 
+@pytest.mark.parametrize("fixed", [True, False])
+def test_a_fast_replay_in_a_window_is_guarded_in_the_viewer_s_seconds(fixed):
+    """`replay --speed 4` in a window shows 4 ticks a frame: 4 of the session's seconds in one
+    of the viewer's. Counted in ticks, the guard let 10 Hz pulses through as 40 Hz on screen
+    (53 failing windows); told the screen's rate (Pipeline.show_at), it holds the viewer's
+    second. Without that call the same frames fail: the test can tell the two apart."""
+    speed, frames = 4, 120
+    geo_w = int(W * 10 / load_config(env={}).safety.image_width_deg)
+    field = (geo_w, int(geo_w * 0.75))
+    cfg = load_config(env={}, sets=BASE + CASES["pulse at 10 Hz"][1])
+    p = Pipeline(cfg, render_size=(W, H))
+    if fixed:
+        p.show_at(cfg.sim.tick_hz * speed)
+    shown = np.empty((frames, H, W), np.uint32)
+    for f in range(frames):
+        for _ in range(speed):
+            p.advance(pulses(p.tick))
+        shown[f] = p.render()
+    worst = [check_flashes(shown, 60, *field, block=block) for block in p.guard.scales]
+    if fixed:
+        assert not any(r.failures for r in worst), [r.summary() for r in worst]
+    else:
+        assert any(r.failures for r in worst)
+
+
 def test_calm_crowd_leaves_the_guard_untouched():
     crowd = VirtualCrowd(12, "calm", 2)
     cfg = load_config(env={}, scene="calm-sanctuary", sets=["sim.particles=6000"])

@@ -59,6 +59,22 @@ def test_geometry_matches_the_wcag_reference_and_the_setting():
     assert (tiny.field_w, tiny.field_h) == (64, 48)
 
 
+def test_a_narrow_viewing_angle_is_warned_about_at_start_up(tmp_path):
+    """At image_width_deg = 5 (allowed: a screen seen from afar) a 10-degree field is the whole
+    image: only whole-screen flashes are limited. Set wrongly, that loosens the guard without
+    the override phrase, so check-config and run say it."""
+    import dataclasses
+    from installation.config import load_config
+    from installation.ops.preflight import preflight
+    from installation.safety.flash_guard import narrow_image_warning
+    from installation.safety.settings import SafetySettings
+    assert narrow_image_warning(SafetySettings()) is None
+    assert narrow_image_warning(dataclasses.replace(SafetySettings(), image_width_deg=25.0)) is None
+    cfg = load_config(env={}, sets=["safety.image_width_deg=5"])
+    said = [w for w in preflight(cfg, strict=True) if "image_width_deg = 5" in w]
+    assert said and "100% of the image's width" in said[0] and "nearest place a visitor can stand" in said[0]
+
+
 def test_the_rule_holds_at_four_scales():
     settings = SafetySettings(image_width_deg=60.0)
     assert FlashGuard(settings, 1920, 1080, 60).scales == (3, 6, 12, 24)

@@ -418,3 +418,13 @@ def test_no_output_is_written_over_the_shipped_config(tmp_path):
         with pytest.raises(OutputPathError, match="is a TOML file"):
             file_to_write(flag, DEFAULT_CONFIG)
     assert file_to_write("--summary", tmp_path / "night.toml") == tmp_path / "night.toml"   # new: fine
+
+
+def test_a_replay_with_the_flash_guard_off_says_so_as_run_does(recorded, tmp_path):
+    """The README: the guard switched off (with its phrase) "warns at every start". `run`
+    did, through its pre-flight; a replay or an export of such a session said nothing."""
+    from installation.safety.settings import OVERRIDE_PHRASE
+    env, _, rec, _, _ = recorded
+    r = cli(["replay", str(rec), "--headless", "--no-audio", "--set", "safety.flash_guard=false",
+             "--set", f"safety.flash_guard_override='{OVERRIDE_PHRASE}'", "--summary", str(tmp_path / "s.json")], env)
+    assert "WARNING: the flash guard is OFF" in r.stderr, r.stderr[-2000:]

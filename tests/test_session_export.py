@@ -175,3 +175,31 @@ def test_progress_line_is_throttled_and_has_an_eta():
     half = Progress(100, stream=io.StringIO(), clock=lambda: 10.0)
     half.start = 0.0
     assert "ETA 0:10" in half.line(50, 10.0)
+
+
+def test_the_video_s_sound_keeps_the_true_peak_ceiling(tmp_path, require):
+    """AAC adds to the peaks of what it encodes: a show limited to -1 dBTP came out of the
+    export at -0.79 dBTP (this harsher noise: at -0.16). The video's sound is muxed with
+    headroom (AAC_HEADROOM_DB)."""
+    from scipy import signal
+    from installation.audio.settings import AudioSettings
+    from installation.session.export import AAC_HEADROOM_DB, mux_audio
+    exe = ffmpeg_or_skip(require)
+    sr, seconds = 48000, 3.0
+    rng = np.random.default_rng(4)
+    # dense, bright and limited to the ceiling: what a surge at full volume sends to the bus
+    x = signal.lfilter([1.0], [1.0, -0.6], rng.standard_normal((int(sr * seconds), 2)), axis=0)
+    ceiling = 10 ** (AudioSettings().ceiling_dbtp / 20)
+    x *= ceiling / max(np.abs(signal.resample_poly(x[:, c], 4, 1)).max() for c in range(2))
+    write_wav(tmp_path / "show.wav", x.astype(np.float32), sr, float32=True)
+    with VideoWriter(tmp_path / "v.mp4", 64, 64, 60) as vw:
+        for _ in range(int(60 * seconds)):
+            vw.write(np.zeros((64, 64), np.uint32))
+    mux_audio(tmp_path / "v.mp4", tmp_path / "show.wav", tmp_path / "out.mp4", seconds)
+    r = subprocess.run([exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(tmp_path / "out.mp4"),
+                        "-map", "0:a:0", "-f", "f32le", "-ac", "2", "-ar", str(sr), "-"], capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    y = np.frombuffer(r.stdout, np.float32).reshape(-1, 2).astype(np.float64)
+    peak_db = 20 * np.log10(max(np.abs(signal.resample_poly(y[:, c], 4, 1)).max() for c in range(2)))
+    assert peak_db <= AudioSettings().ceiling_dbtp, peak_db
+    assert peak_db > AudioSettings().ceiling_dbtp - AAC_HEADROOM_DB - 0.5     # not muted to get there

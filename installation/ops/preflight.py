@@ -24,13 +24,16 @@ def preflight(cfg: Config, *, strict: bool) -> list[str]:
     scene is refused with the same reason, and counted.
     """
     from ..osc.aliases import AliasMap
-    from ..safety.flash_guard import check_flash_settings
+    from ..safety.flash_guard import check_flash_settings, narrow_image_warning
     from .schedule import Schedule
     warnings = list(cfg.notices)      # the loading's own: file edits the start scene overrides
     _swarm_cost(cfg, warnings)
     flash = check_flash_settings(cfg.safety)      # ConfigError without the override phrase
     if flash:
         warnings.append(flash)
+    narrow = narrow_image_warning(cfg.safety)
+    if narrow:
+        warnings.append(narrow)
     broken = broken_scenes(cfg)
     named = list(cfg.schedule.playlist) + [parse_entry(e)[1] for e in cfg.schedule.entries]
     for name in named:

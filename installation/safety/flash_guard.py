@@ -152,6 +152,21 @@ def check_flash_settings(settings: SafetySettings) -> str | None:
         f"to allow it also set flash_guard_override = \"{OVERRIDE_PHRASE}\"")
 
 
+def narrow_image_warning(settings: SafetySettings) -> str | None:
+    """The start-up warning when the viewing geometry leaves the area rule little to hold.
+
+    An image under two 10° fields wide is mostly inside one field: only flashes over a large
+    part of the whole image count, so a wrong (too small) value loosens the guard without the
+    override phrase. A true small angle is legitimate (a screen seen from afar): said, not refused."""
+    deg = float(settings.image_width_deg)
+    if not settings.flash_guard or deg >= 2 * FIELD_DEG:
+        return None
+    share = min(1.0, FIELD_DEG / deg)
+    return (f"[safety] image_width_deg = {deg:g}: a 10-degree field covers {share:.0%} of the image's width, so the "
+            f"flash guard limits only flashes over large parts of it; check it is measured from the nearest place "
+            f"a visitor can stand (the default, {SafetySettings().image_width_deg:g}, assumes close viewing)")
+
+
 def srgb_to_linear_lut() -> np.ndarray:
     x = np.arange(256, dtype=np.float64) / 255.0
     return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)

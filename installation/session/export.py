@@ -200,12 +200,19 @@ class VideoWriter:
             self.abort()
 
 
+# AAC adds to the peaks of what it encodes (a show limited to -1 dBTP decoded at -0.79, bright
+# noise at -0.16): the video's sound is this much below the show's, so that its true peak
+# keeps the ceiling too.
+AAC_HEADROOM_DB = 1.5
+
+
 def mux_audio(video: Path, wav: Path, out: Path, duration_s: float, settings: SessionSettings | None = None) -> None:
-    """Add a WAV track (AAC) to an encoded video without re-encoding the picture; the audio is
-    padded or cut to exactly `duration_s`, the video's length."""
+    """Add a WAV track (AAC, AAC_HEADROOM_DB down) to an encoded video without re-encoding the
+    picture; the audio is padded or cut to exactly `duration_s`, the video's length."""
     s = settings or SessionSettings()
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(video),
-           "-i", str(wav), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-af", "apad",
+           "-i", str(wav), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
+           "-af", f"volume={-AAC_HEADROOM_DB}dB,apad",
            "-t", f"{duration_s:.6f}", "-c:a", "aac", "-b:a", f"{s.audio_kbps}k", "-movflags", "+faststart", str(out)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
