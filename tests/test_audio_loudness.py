@@ -154,13 +154,30 @@ def test_the_guard_holds_the_ceiling_even_when_the_rider_is_slow():
     assert audio.stats()["loudness_guard_chunks"] > 0
 
 
+@pytest.mark.parametrize("ceiling", [-30.0, -24.0])
+def test_a_jump_far_over_the_ceiling_is_turned_down_not_silenced(ceiling):
+    """A jump 14 dB over a -30 LUFS ceiling used to leave the guard only silence to give:
+    2.5 s of it, the music gone mid-show. The rider now catches such a jump within a few
+    blocks, and the guard spends the window's headroom over half a second, not in one chunk."""
+    s = AudioSettings(volume=1.0, lufs_ceiling=ceiling)
+    y, _ = render_session(s, 9.0)
+    assert checker_short_term(y, SR).max() <= ceiling + 0.1
+    block = SR // 10
+    after = y[int(1.1 * SR):]
+    rms_db = np.array([10 * np.log10(np.mean(after[i:i + block] ** 2) + 1e-24)
+                       for i in range(0, len(after) - block, block)])
+    assert rms_db.min() > np.median(rms_db) - 6.0, np.round(rms_db, 1)     # no drop-out
+
+
 def test_quiet_hours_lower_the_ceiling_smoothly():
     s = AudioSettings(volume=1.0, lufs_ceiling=-16.0, quiet_lufs=-28.0)
     y, audio = render_session(s, 24.0, loud_from=0.5, hit_every=0, quiet_from=6.0)
     short = checker_short_term(y, SR)
     assert short[-20:].max() <= -28.0 + 0.1           # night: under the quiet ceiling
     assert short[:30].max() > -22.0                   # day: well above it
-    assert np.diff(short).min() > -1.0                # no sudden drop at any 100 ms step
+    # no sudden drop at any 100 ms step of the night coming in (the loud state's onset at
+    # 0.5 s is 6+ dB over the ceiling: that jump is caught at once, as it should be)
+    assert np.diff(short[15:]).min() > -1.0
     assert audio.stats()["loudness_ceiling_lufs"] == pytest.approx(-28.0)
 
 

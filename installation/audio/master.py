@@ -16,7 +16,7 @@ from .loudness import LOUDNESS_OFFSET, TP_HALF, kweight_power, tp_push, window_l
 # -- master state (float64)
 (MS_DC_XL, MS_DC_XR, MS_DC_YL, MS_DC_YR, MS_VOL, MS_COMP_ENV, MS_COMP_GR_DB, MS_RIDE_DB,
  MS_RIDE_G, MS_DET, MS_CEIL, MS_LIM_E, MS_LIM_MIN, MS_TP_POS, MS_DPOS, MS_BPOS, MS_BSUM,
- MS_QHEAD, MS_QTAIL, MS_N, MS_GUARD, MS_INIT) = range(22)
+ MS_QHEAD, MS_QTAIL, MS_N, MS_GUARD, MS_INIT, MS_CATCH) = range(23)
 MS_SIZE = 32
 
 DC_HZ = 10.0
@@ -26,8 +26,11 @@ COMP_KNEE_DB = 6.0
 DETECTOR_S = 0.4          # the rider listens over about a momentary-loudness window
 DETECTOR_RISE_S = 0.12    # ... but hears a rise within about a tenth of a second
 FAST_OVER_DB = 3.0        # beyond this far over, the rider's attack speeds up
+CATCH_S = 0.025           # a fast detector beside it: a jump is heard within a few blocks ...
+CATCH_OVER_DB = 6.0       # ... and turned down at once when this far over the ceiling
 RIDE_MARGIN_DB = 1.0      # the rider aims this far under the ceiling ...
 GUARD_MARGIN_DB = 0.1     # ... and the guard never lets the 3 s window past this
+GUARD_SPREAD_S = 0.5      # ... spending its headroom over about this long, not in one chunk
 CEILING_SLEW_DB_S = 1.0   # quiet hours come in at most this fast, so nothing ducks
 LIMIT_MARGIN_DB = 0.1     # internal true-peak target under the ceiling (gain ramps across
                           # the interpolator's support make estimates slightly optimistic)
@@ -116,6 +119,17 @@ def ride_gain(g0, g_ride, budget, sum_a, sum_b, sum_c):
 
 
 @njit(nogil=True, cache=True)
+def spend_headroom(headroom, n, sr):
+    """What of the window's headroom (the energy it can still take under the ceiling) one
+    chunk of n samples may use: a share of it, so that a rise the rider has not caught up
+    with fills the window gradually. Spent greedily, the headroom went in one loud chunk, and
+    the guard then had only silence to give until that chunk left the window (seconds)."""
+    if headroom <= 0.0:
+        return headroom
+    return headroom * min(1.0, n / (GUARD_SPREAD_S * sr))
+
+
+@njit(nogil=True, cache=True)
 def rider_block(ms, ceiling_target, attack_s, release_s, kcoef, kstate, power, ring, acc, sr, n, bus_l, bus_r):
     """Slow loudness riding toward a LUFS ceiling, with a guard that keeps the 3 s window of
     the rider's own output under the ceiling whatever the music does.
@@ -156,10 +170,21 @@ def rider_block(ms, ceiling_target, attack_s, release_s, kcoef, kstate, power, r
     else:
         tau = release_s
     ride += (want - ride) * (1.0 - math.exp(-n / (tau * sr)))
+    # A jump far over the ceiling is caught within a few blocks, then released at the
+    # rider's pace. Heard only by the slow detector (a tenth of a second), a jump of +14 dB
+    # had already spent the 3 s window's whole budget, and the guard, which keeps that window
+    # under the ceiling, then had only silence to give: 2.5 s of it.
+    c = math.exp(-n / (CATCH_S * sr))
+    fast = ms[MS_CATCH] * c + mean * (1.0 - c)
+    ms[MS_CATCH] = fast
+    catch = ceil + CATCH_OVER_DB - (LOUDNESS_OFFSET + 10.0 * math.log10(max(fast, 1e-20)))
+    if catch < ride:
+        ride = catch
 
     size = ring.shape[0]
     limit_ms = 10.0 ** ((ceil - GUARD_MARGIN_DB - LOUDNESS_OFFSET) / 10.0)
-    budget = limit_ms * size - (acc[0] - window_leaving(n, ring, acc))
+    leaving = window_leaving(n, ring, acc)
+    budget = leaving + spend_headroom(limit_ms * size - acc[0], n, sr)
     g0 = ms[MS_RIDE_G]
     g_ride = 10.0 ** (ride / 20.0)
     g1 = ride_gain(g0, g_ride, budget, sum_a, sum_b, sum_c)

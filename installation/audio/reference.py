@@ -15,8 +15,8 @@ import numpy as np
 from . import params as P
 from . import synth as S
 from .loudness import LOUDNESS_OFFSET
-from .master import (CEILING_SLEW_DB_S, COMP_ATTACK_S, COMP_KNEE_DB, COMP_RELEASE_S, DC_HZ,
-                     DETECTOR_RISE_S, DETECTOR_S, FAST_OVER_DB, GUARD_MARGIN_DB, LIMIT_MARGIN_DB,
+from .master import (CATCH_OVER_DB, CATCH_S, CEILING_SLEW_DB_S, COMP_ATTACK_S, COMP_KNEE_DB, COMP_RELEASE_S,
+                     DC_HZ, DETECTOR_RISE_S, DETECTOR_S, FAST_OVER_DB, GUARD_MARGIN_DB, GUARD_SPREAD_S, LIMIT_MARGIN_DB,
                      RIDE_MARGIN_DB)
 from .music import HYSTERESIS, MODES, N_MODES
 from .settings import FM_TOP_PARTIAL
@@ -577,6 +577,7 @@ class RiderRef:
         self.kstate = np.zeros((2, 2, 4))
         self.window = np.zeros(int(round(3.0 * samplerate)))
         self.det = 0.0
+        self.fast = 0.0
         self.ceil = None
         self.ride = 0.0
         self.g = 1.0
@@ -601,8 +602,14 @@ class RiderRef:
         else:
             tau = release_s
         self.ride += (want - self.ride) * (1.0 - math.exp(-n / (tau * sr)))
+        c = math.exp(-n / (CATCH_S * sr))       # the fast catch of a jump far over the ceiling
+        self.fast = self.fast * c + mean * (1.0 - c)
+        self.ride = min(self.ride, self.ceil + CATCH_OVER_DB - (LOUDNESS_OFFSET + 10 * math.log10(max(self.fast, 1e-20))))
         limit = 10 ** ((self.ceil - GUARD_MARGIN_DB - LOUDNESS_OFFSET) / 10) * len(self.window)
-        budget = limit - self.window[n:].sum()
+        headroom = limit - self.window.sum()
+        if headroom > 0:
+            headroom *= min(1.0, n / (GUARD_SPREAD_S * sr))
+        budget = self.window[:n].sum() + headroom
         g_ride = 10 ** (self.ride / 20)
         g1 = ride_gain_ref(self.g, g_ride, budget, power)
         if g1 < g_ride:
@@ -612,6 +619,7 @@ class RiderRef:
         self.window = np.concatenate([self.window[n:], power * g * g])
         # the kernel keeps these in the master state, whose tiny values it flushes
         self.det = 0.0 if abs(self.det) < 1e-30 else self.det
+        self.fast = 0.0 if abs(self.fast) < 1e-30 else self.fast
         self.g = 0.0 if abs(self.g) < 1e-30 else self.g
         self.ride = 0.0 if abs(self.ride) < 1e-30 else self.ride
         return x * g[:, None]
