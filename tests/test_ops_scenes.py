@@ -322,3 +322,23 @@ def test_every_shipped_scene_shows_on_a_projector(scene):
     rgb = frame.view(np.uint8).reshape(frame.shape + (4,))[..., :3]
     lit = float((rgb.max(axis=2) >= 16).mean())
     assert rgb.mean() >= 1.5 and lit >= 0.05, (scene, float(rgb.mean()), lit)
+
+
+@pytest.mark.parametrize("scene", ["living-mosaic", "calm-sanctuary", "surge", "night"])
+def test_every_shipped_scene_s_bloom_shows(scene):
+    """The bloom compares light averaged over its cells with the threshold: the scenes' old
+    thresholds (0.45-0.8) sat above the brightest cell any of them reached (0.3), so the bloom,
+    its strength and its radius changed no pixel. At the scene's own render size, after five
+    seconds (the swarm gathers into the clusters that glow)."""
+    import numpy as np
+    from installation.pipeline import Pipeline
+    p = Pipeline(load_config(scene=scene, env={}))
+    glow = []
+    for t in range(300):
+        p.advance([])
+        p.render()
+        if t >= 240:
+            glow.append(p.renderer._up.max(axis=0))       # the light the bloom adds, per pixel
+    glow = np.array(glow)
+    assert glow.max() > 0.005, (scene, glow.max())
+    assert float((glow.max(axis=0) > 0.001).mean()) > 0.002, scene    # not one stray cell
