@@ -588,6 +588,16 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
     display = None if (exporting or args.headless) else open_display(cfg, False, (pipeline.renderer.width, pipeline.renderer.height),
                                                                    live=False)
     offline = exporting or args.wav or args.headless or display is None
+    paced = not (exporting or args.headless or display is None)
+
+    def shown_to_a_viewer(p):
+        """A paced replay shows speed x tick_hz ticks a second: the flash guard's second must
+        be the viewer's (at 4x, 10 Hz pulses reach the screen at 40 Hz)."""
+        if paced:
+            p.show_at(cfg.sim.tick_hz * args.speed)
+        return p
+
+    shown_to_a_viewer(pipeline)
     audio = None
     if args.wav or not args.no_audio:
         audio = open_audio(cfg, offline, False, first=pipeline.audio)
@@ -648,7 +658,7 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
             to it, so back means again from the start; the picture and sound resume from there."""
             target = min(total, max(0, stage.p.tick + int(round(seconds * cfg.sim.tick_hz))))
             if target < stage.p.tick:
-                stage.p = Pipeline(cfg, render_size=size, time_of_day=_session_clock(session))
+                stage.p = shown_to_a_viewer(Pipeline(cfg, render_size=size, time_of_day=_session_clock(session)))
             log.info("seek to %.1f s", target / cfg.sim.tick_hz)
             # a seek back into an hour-long session simulates for minutes: the window keeps
             # answering (Esc, close, Ctrl-C, SIGTERM end it; another seek key waits), and the
@@ -683,12 +693,10 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
             if progress is not None:
                 progress.update(stage.p.tick)
 
-        paced = not (exporting or args.headless or display is None)
         tick_s = (1.0 / cfg.sim.tick_hz) / args.speed if paced else None
-        if paced:
-            pipeline.show_at(cfg.sim.tick_hz * args.speed)    # the guard's second is the viewer's
         try:
             stats = run_loop(stage, tick_s=tick_s, max_catchup=cfg.window.max_catchup_ticks, on_frame=on_frame)
+            pipeline = stage.p      # a seek back replaced it: the summary is of the one that played
             ok = not stop.event.is_set()
             if worker is not None:
                 t0 = time.perf_counter()

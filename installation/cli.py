@@ -247,10 +247,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        # `run` and `crowd` end on a signal as at their end (the contract); any other command
-        # stopped before its end is not done: say so, and not with status 0
-        if cmd in ("run", "crowd"):
+        # `crowd` ends on Ctrl-C as at its end; `run` ends cleanly on the first (StopFlag) and
+        # gets here only on a second; any other command stopped before its end is not done:
+        # say so, and not with status 0
+        if cmd == "crowd":
             return 0
+        if cmd == "run":        # the first Ctrl-C ends a run cleanly; only a second one gets here
+            print("run stopped at once by a second Ctrl-C: no summary, and the recording (if any) "
+                  "has no end line (it replays up to its last event)", file=sys.stderr)
+            return 1
         if cmd == "analyze":
             written = set(_files_in(args.out).items()) - set(before.items())
             what = (f"the analysis in {args.out} is incomplete ({len(written)} files written)" if written

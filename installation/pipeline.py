@@ -29,6 +29,7 @@ from .render.look import LookParams
 from .render.settings import RenderSettings
 from .safety.flash_guard import FlashGuard
 from .safety.quiet_hours import QUIET_ADDR, QuietHours
+from .sim import touch_field
 from .sim.params import StepParams
 from .sim.swarm import Swarm
 
@@ -90,7 +91,17 @@ class Pipeline:
         tiny.step(StepParams.from_settings(sim))
         tiny.apply_settings(dataclasses.replace(sim, matrix_seed=sim.matrix_seed + 1,
                                                 mosaic_tiles=max(1, sim.mosaic_tiles - 1)))
-        tiny.step(StepParams.from_settings(sim))
+        # the paths the start's own parameters may not take: the flow (a venue config may start
+        # with none; the mood or a scene turns it on), a crowd's touches drawn as a grid, a pulse
+        busy = StepParams.from_settings(sim)
+        busy.flow_strength = max(busy.flow_strength, 1.0)
+        n = min(busy.touches.shape[0], touch_field.GRID_FROM)
+        busy.touches[:n] = (0.5 * sim.aspect, 0.5, 1.0, 0.0)
+        busy.n_touches = n
+        busy.touch_radius = max(busy.touch_radius, touch_field.grid_min_reach(sim.aspect))
+        busy.pulses[0] = (0.5 * sim.aspect, 0.5, 0.1, 1.0)
+        busy.n_pulses = 1
+        tiny.step(busy)
         self.renderer.set_settings(self.config.render)
         guard = FlashGuard(self.config.safety, 64, 48, float(self.tick_hz))
         frame = np.zeros((48, 64), np.uint32)

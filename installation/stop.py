@@ -30,4 +30,11 @@ class StopFlag:
                 continue
             if sig != signal.SIGINT and signal.getsignal(sig) is signal.SIG_IGN:
                 continue        # `nohup` asked for it to outlive the terminal: keep that
-            signal.signal(sig, lambda s, f: self.set(signal.Signals(s).name))
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum, frame) -> None:
+        if signum == signal.SIGINT and self.event.is_set():
+            # a second Ctrl-C: the first asked for a clean end (which waits for the start-up to
+            # finish, a cold compile can take half a minute); this one does not wait
+            raise KeyboardInterrupt
+        self.set(signal.Signals(signum).name)

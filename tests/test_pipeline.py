@@ -62,3 +62,29 @@ def test_emotion_moves_the_swarm_parameters_within_two_ticks():
     p.advance([])
     assert p.control.mood.arousal > 0
     assert p.step.flow_strength > calm_flow
+
+
+_WARM = """
+import sys
+from installation.config import load_config
+from installation.pipeline import Pipeline
+from installation.sim import flow, touch_field
+p = Pipeline(load_config(env={}, sets=["sim.flow_strength=0", "sim.particles=3000", "scene.name=''"]))
+before = [len(k.signatures) for k in (flow.flow_field, touch_field.rasterize)]
+p.warm_up()
+print(before, [len(k.signatures) for k in (flow.flow_field, touch_field.rasterize)])
+"""
+
+
+def test_warm_up_loads_the_kernels_the_start_s_own_parameters_skip():
+    """A venue config with no flow never ran flow_field before the show: the first tick the mood
+    turned the flow on compiled it in the frame loop (1.2 s with a cold cache, a frozen
+    picture). Likewise the touch grid, drawn only once 16 phones touch at once."""
+    import os
+    import subprocess
+    import sys
+    from conftest import ROOT
+    r = subprocess.run([sys.executable, "-c", _WARM], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == "[0, 0] [1, 1]", r.stdout

@@ -118,21 +118,34 @@ def test_same_seed_same_state_whatever_the_thread_count(tmp_path, cli_env, threa
     assert hashes[0] == hashes[1]
 
 
+def signalled(args, env, signals, wait=None, timeout=120):
+    """Start `run ARGS`, wait (`wait()`, or 0.3 s: inside the start-up), send the signals 0.1 s
+    apart; the exit status and stderr."""
+    p = subprocess.Popen(CLI + args, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        wait() if wait else time.sleep(0.3)
+        for k, sig in enumerate(signals):
+            if k:
+                time.sleep(0.1)
+            p.send_signal(sig)
+        _, err = p.communicate(timeout=timeout)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    return p.returncode, err
+
+
 def test_sigterm_ends_cleanly_with_summary_and_complete_session(tmp_path, cli_env):
     out, rec = tmp_path / "s.json", tmp_path / "rec.jsonl"
-    p = subprocess.Popen(CLI + ["--headless", "--no-audio", "--osc-port", "0", "--record", str(rec),
-                                "--summary", str(out)], env=cli_env, stderr=subprocess.PIPE, text=True)
-    try:
+
+    def running():
         deadline = time.time() + 120
         while time.time() < deadline and not (rec.exists() and rec.stat().st_size > 0):
             time.sleep(0.2)
         time.sleep(1.5)
-        p.send_signal(signal.SIGTERM)
-        _, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-    assert p.returncode == 0, err[-2000:]
+    rc, err = signalled(["--headless", "--no-audio", "--osc-port", "0", "--record", str(rec), "--summary", str(out)],
+                        cli_env, [signal.SIGTERM], running, timeout=60)
+    assert rc == 0, err[-2000:]
     s = summary_of(out)
     lines = rec.read_text().splitlines()
     assert json.loads(lines[0])["format"] == "living-mosaic-session"
@@ -145,19 +158,21 @@ def test_a_stop_in_the_first_second_of_a_start_ends_as_cleanly(tmp_path, cli_env
     config load ended a run with exit 143 (SIGTERM) or 0 in silence (SIGINT), and neither
     the summary nor the recording's end was written."""
     out, rec = tmp_path / "s.json", tmp_path / "rec.jsonl"
-    p = subprocess.Popen(CLI + ["--headless", "--no-audio", "--osc-port", "0", "--record", str(rec),
-                                "--summary", str(out)], env=cli_env, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(0.3)
-        p.send_signal(sig)
-        _, err = p.communicate(timeout=120)
-    finally:
-        if p.poll() is None:
-            p.kill()
-    assert p.returncode == 0, err[-2000:]
+    rc, err = signalled(["--headless", "--no-audio", "--osc-port", "0", "--record", str(rec), "--summary", str(out)],
+                        cli_env, [sig])
+    assert rc == 0, err[-2000:]
     s = summary_of(out)
     assert json.loads(rec.read_text().splitlines()[-1]) == {"end": True, "ticks": s["ticks"]}
     assert f"stopped by {sig.name}" in err
+
+
+def test_a_second_ctrl_c_does_not_wait_for_the_start_up(tmp_path, cli_env):
+    """The first Ctrl-C asks for a clean end, which comes once the start-up is done (a cold
+    numba cache: half a minute). A second one stops at once, and says what is lost."""
+    rc, err = signalled(["--headless", "--no-audio", "--osc-port", "0", "--summary", str(tmp_path / "s.json")],
+                        cli_env, [signal.SIGINT, signal.SIGINT], timeout=60)
+    assert rc == 1 and "second Ctrl-C" in err, err[-2000:]
+    assert "Traceback" not in err
 
 
 SMALL = ["--headless", "--no-audio", "--set", "sim.particles=4000", "--set", "render.width=320",

@@ -428,3 +428,46 @@ def test_a_replay_with_the_flash_guard_off_says_so_as_run_does(recorded, tmp_pat
     r = cli(["replay", str(rec), "--headless", "--no-audio", "--set", "safety.flash_guard=false",
              "--set", f"safety.flash_guard_override='{OVERRIDE_PHRASE}'", "--summary", str(tmp_path / "s.json")], env)
     assert "WARNING: the flash guard is OFF" in r.stderr, r.stderr[-2000:]
+
+
+_SEEK_BACK_DRIVER = """
+import sys, pygame
+from installation.render import display as D
+from installation.safety import flash_guard as G
+frames = {"n": 0}
+rates = []
+init = G.FlashGuard.__init__
+def built(self, settings, width, height, fps, **kw):
+    rates.append(fps)
+    init(self, settings, width, height, fps, **kw)
+G.FlashGuard.__init__ = built
+poll = D.Display.poll
+def keyed(self):
+    frames["n"] += 1
+    if frames["n"] == 40:           # two seconds in at 4x: back 10 s, to the start
+        pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_LEFT, mod=0, unicode="", scancode=0))
+    return poll(self)
+D.Display.poll = keyed
+from installation.cli import main
+rc = main(sys.argv[1:])
+print("guards", rates)
+sys.exit(rc)
+"""
+
+
+def test_a_seek_back_in_a_fast_replay_keeps_the_viewer_s_second_and_its_summary(recorded, tmp_path):
+    """A seek back starts the session over on a new pipeline: its flash guard went back to the
+    tick rate (at 4x, 10 Hz pulses on screen at 40 Hz again), and the summary reported the
+    abandoned pipeline's state, not the recording's."""
+    import subprocess
+    import sys
+    env, _, rec, live, _ = recorded
+    out = tmp_path / "s.json"
+    r = subprocess.run([sys.executable, "-c", _SEEK_BACK_DRIVER, "replay", str(rec), "--no-audio", "--speed", "4",
+                        "--summary", str(out)], env=env, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "seek to 0.0" in r.stderr, r.stderr[-2000:]
+    rates = eval(r.stdout.strip().splitlines()[-1].split(" ", 1)[1])
+    hz = json.loads(rec.read_text().splitlines()[0])["tick_hz"]
+    assert rates[-1] == 4 * hz and len([f for f in rates if f == 4 * hz]) >= 2, rates
+    assert summary(out)["state_hash"] == live["state_hash"]

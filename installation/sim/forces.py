@@ -28,7 +28,8 @@ PULSE_GAIN = 2.5      # world/s² per unit of pulse_strength × pulse strength o
 TOUCH_ENERGY = 2.0    # energy/s gained at a touch's centre, full pressure, own species
 PULSE_ENERGY = 8.0    # energy/s gained on a pulse's crest at full strength
 TOUCH_PULL_MAX = 0.8  # the most pull touches add up to at one point (one touch's strongest: 0.385)
-TOUCH_CROWD = 3.0     # times the neighbours of a uniform spread past which a touch's pull is shared out
+TOUCH_CROWD = 4.5     # times the neighbours of a uniform spread past which a touch's pull is shared
+                      # out: above the densest clusters a scene makes by itself (calm-sanctuary: 4.0)
 WALL_MARGIN = 0.04    # soft walls push back inside this band (world units)
 WALL_ACCEL = 3.0      # their push at the wall itself (world/s²)
 
