@@ -342,3 +342,16 @@ def test_every_shipped_scene_s_bloom_shows(scene):
     glow = np.array(glow)
     assert glow.max() > 0.005, (scene, glow.max())
     assert float((glow.max(axis=0) > 0.001).mean()) > 0.002, scene    # not one stray cell
+
+
+@pytest.mark.parametrize("scene", ["living-mosaic", "calm-sanctuary", "surge", "night"])
+def test_no_shipped_scene_keeps_the_flash_guard_limiting_at_rest(scene):
+    """The guard is a safety net, not a look: surge's short trails made every 0.1 degree of the
+    screen sparkle, the guard limited nine frames in ten over the whole picture at some 50 ms
+    a frame, and the scene ran at 20 fps. At the scene's own size, its attract crowd playing."""
+    from installation.pipeline import Pipeline
+    p = Pipeline(load_config(scene=scene, env={}))
+    for _ in range(360):
+        p.advance([])
+        p.render()
+    assert p.guard.limited_frames <= 0.05 * 360, (scene, p.guard.limited_frames)
