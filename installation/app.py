@@ -241,6 +241,7 @@ def run_command(args, cfg: Config) -> int:
     # no display is no reason to go silent: only --headless means "no devices at all"
     audio = open_audio(cfg, args.headless, args.no_audio, first=pipeline.audio)
     parts = _LiveParts(cfg, args, pipeline, audio, quiet_clock)
+    stop.starting = False       # from here a stop's clean end writes the recording and summary
     try:
         parts.open()
     except BaseException:

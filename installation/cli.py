@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         # before anything slow: SIGTERM from systemd or Ctrl-C in the first second of a start
         # used to end it with no summary and no recording (exit 143, or 0 in silence)
         from .stop import StopFlag
-        args.stop = StopFlag()
+        args.stop = StopFlag(starting=True)
         args.stop.install_signals()
     if cmd == "analyze":
         # hours of replay: SIGTERM and SIGHUP (a closed ssh session) interrupt it as Ctrl-C does
@@ -242,20 +242,18 @@ def main(argv: list[str] | None = None) -> int:
                 signal.signal(getattr(signal, name), signal.default_int_handler)
         before = _files_in(args.out)
     try:
-        return _dispatch(args) or 0
+        rc = _dispatch(args) or 0
+        if cmd == "run":
+            args.stop.done()    # its end is written: a late second tap must not change the status
+        return rc
     except (ConfigError, UsageError, *_user_errors()) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        # `crowd` ends on Ctrl-C as at its end; `run` ends cleanly on the first (StopFlag) and
-        # gets here only on a second; any other command stopped before its end is not done:
-        # say so, and not with status 0
-        if cmd == "crowd":
+        # `run` and `crowd` end on a signal as at their end (the contract); any other command
+        # stopped before its end is not done: say so, and not with status 0
+        if cmd in ("run", "crowd"):
             return 0
-        if cmd == "run":        # the first Ctrl-C ends a run cleanly; only a second one gets here
-            print("run stopped at once by a second Ctrl-C: no summary, and the recording (if any) "
-                  "has no end line (it replays up to its last event)", file=sys.stderr)
-            return 1
         if cmd == "analyze":
             written = set(_files_in(args.out).items()) - set(before.items())
             what = (f"the analysis in {args.out} is incomplete ({len(written)} files written)" if written

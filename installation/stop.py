@@ -5,16 +5,21 @@ take the first second of a start: a stop in that second ends the run as one late
 """
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 
 
 class StopFlag:
     """Set by SIGINT/SIGTERM/SIGHUP or a window close; the loop checks it once per frame."""
 
-    def __init__(self):
+    def __init__(self, starting: bool = False):
         self.event = threading.Event()
         self.reason = ""
+        # set while a run starts (the CLI's flag, until the frame loop begins): only then does a
+        # second Ctrl-C stop at once; later it must not cut the clean end (summary, recording)
+        self.starting = starting
 
     def set(self, reason: str) -> None:
         if not self.event.is_set():
@@ -33,8 +38,21 @@ class StopFlag:
             signal.signal(sig, self._on_signal)
 
     def _on_signal(self, signum, frame) -> None:
-        if signum == signal.SIGINT and self.event.is_set():
-            # a second Ctrl-C: the first asked for a clean end (which waits for the start-up to
-            # finish, a cold compile can take half a minute); this one does not wait
-            raise KeyboardInterrupt
+        if signum == signal.SIGINT and self.event.is_set() and self.starting:
+            # A second Ctrl-C while starting: the first asked for a clean end, which waits for
+            # the start-up (a cold compile: half a minute). This one does not wait. An exit here,
+            # not an exception: raised inside an import it came out as a traceback, or was lost.
+            sys.stderr.write("run stopped during its start-up by a second Ctrl-C: nothing written\n")
+            sys.stderr.flush()
+            os._exit(1)
         self.set(signal.Signals(signum).name)
+
+    def done(self) -> None:
+        """The run's end is written: from here the stop signals are ignored. Else a tap that
+        lands while the interpreter shuts down (which gives SIGINT back its default) would kill
+        the process and turn the clean end's status 0 into 130."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is not None:
+                signal.signal(sig, signal.SIG_IGN)

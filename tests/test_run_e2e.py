@@ -135,16 +135,20 @@ def signalled(args, env, signals, wait=None, timeout=120):
     return p.returncode, err
 
 
-def test_sigterm_ends_cleanly_with_summary_and_complete_session(tmp_path, cli_env):
-    out, rec = tmp_path / "s.json", tmp_path / "rec.jsonl"
-
-    def running():
+def recording_for(rec, seconds):
+    """A wait: until the run has started its recording, then `seconds` more."""
+    def wait():
         deadline = time.time() + 120
         while time.time() < deadline and not (rec.exists() and rec.stat().st_size > 0):
             time.sleep(0.2)
-        time.sleep(1.5)
+        time.sleep(seconds)
+    return wait
+
+
+def test_sigterm_ends_cleanly_with_summary_and_complete_session(tmp_path, cli_env):
+    out, rec = tmp_path / "s.json", tmp_path / "rec.jsonl"
     rc, err = signalled(["--headless", "--no-audio", "--osc-port", "0", "--record", str(rec), "--summary", str(out)],
-                        cli_env, [signal.SIGTERM], running, timeout=60)
+                        cli_env, [signal.SIGTERM], recording_for(rec, 1.5), timeout=60)
     assert rc == 0, err[-2000:]
     s = summary_of(out)
     lines = rec.read_text().splitlines()
@@ -166,13 +170,20 @@ def test_a_stop_in_the_first_second_of_a_start_ends_as_cleanly(tmp_path, cli_env
     assert f"stopped by {sig.name}" in err
 
 
-def test_a_second_ctrl_c_does_not_wait_for_the_start_up(tmp_path, cli_env):
+def test_a_second_ctrl_c_does_not_wait_for_the_start_up_and_never_cuts_a_clean_end(tmp_path, cli_env):
     """The first Ctrl-C asks for a clean end, which comes once the start-up is done (a cold
-    numba cache: half a minute). A second one stops at once, and says what is lost."""
-    rc, err = signalled(["--headless", "--no-audio", "--osc-port", "0", "--summary", str(tmp_path / "s.json")],
-                        cli_env, [signal.SIGINT, signal.SIGINT], timeout=60)
-    assert rc == 1 and "second Ctrl-C" in err, err[-2000:]
-    assert "Traceback" not in err
+    numba cache: half a minute). A second one during the start-up stops at once. Once the
+    show runs, a double tap is one stop: the clean end (summary, recording) is never cut."""
+    big = ["--headless", "--no-audio", "--osc-port", "0", "--set", "sim.particles=1000000"]   # a start of seconds
+    rc, err = signalled(big + ["--summary", str(tmp_path / "a.json")], cli_env, [signal.SIGINT, signal.SIGINT],
+                        timeout=60)
+    assert rc == 1 and "second Ctrl-C: nothing written" in err, err[-2000:]
+    assert "Traceback" not in err and not (tmp_path / "a.json").exists()
+    out, rec = tmp_path / "b.json", tmp_path / "b.jsonl"
+    rc, err = signalled(SMALL + ["--osc-port", "0", "--record", str(rec), "--summary", str(out)], cli_env,
+                        [signal.SIGINT, signal.SIGINT], recording_for(rec, 1.0), timeout=60)
+    assert rc == 0, err[-2000:]
+    assert json.loads(rec.read_text().splitlines()[-1]) == {"end": True, "ticks": summary_of(out)["ticks"]}
 
 
 SMALL = ["--headless", "--no-audio", "--set", "sim.particles=4000", "--set", "render.width=320",
