@@ -697,7 +697,6 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
         tick_s = (1.0 / cfg.sim.tick_hz) / args.speed if paced else None
         try:
             stats = run_loop(stage, tick_s=tick_s, max_catchup=cfg.window.max_catchup_ticks, on_frame=on_frame)
-            pipeline = stage.p      # a seek back replaced it: the summary is of the one that played
             ok = not stop.event.is_set()
             if worker is not None:
                 t0 = time.perf_counter()
