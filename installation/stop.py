@@ -17,7 +17,7 @@ class StopFlag:
     def __init__(self, starting: bool = False):
         self.event = threading.Event()
         self.reason = ""
-        # set while a run starts (the CLI's flag, until the frame loop begins): only then does a
+        # set while a run starts (the CLI's flag, until it opens what it writes to): only then does a
         # second Ctrl-C stop at once; later it must not cut the clean end (summary, recording)
         self.starting = starting
 
