@@ -20,7 +20,7 @@ from .loop import LoopStats, run_loop
 from .outputs import distinct, file_to_write, folder_to_fill
 from .safety.quiet_hours import QUIET_ADDR
 from .parallel import kernel_threads
-from .stop import StopFlag  # noqa: F401  (bench and tests build stages with it)
+from .stop import StopFlag
 
 log = logging.getLogger("installation")
 

@@ -119,11 +119,11 @@ def test_same_seed_same_state_whatever_the_thread_count(tmp_path, cli_env, threa
 
 
 def signalled(args, env, signals, wait=None, timeout=120):
-    """Start `run ARGS`, wait (`wait()`, or 0.3 s: inside the start-up), send the signals 0.1 s
-    apart; the exit status and stderr."""
+    """Start `run ARGS`, wait (`wait(process)`, or 0.3 s: inside the start-up), send the signals
+    0.1 s apart; the exit status and stderr."""
     p = subprocess.Popen(CLI + args, env=env, stderr=subprocess.PIPE, text=True)
     try:
-        wait() if wait else time.sleep(0.3)
+        wait(p) if wait else time.sleep(0.3)
         for k, sig in enumerate(signals):
             if k:
                 time.sleep(0.1)
@@ -137,7 +137,7 @@ def signalled(args, env, signals, wait=None, timeout=120):
 
 def recording_for(rec, seconds):
     """A wait: until the run has started its recording, then `seconds` more."""
-    def wait():
+    def wait(_process):
         deadline = time.time() + 120
         while time.time() < deadline and not (rec.exists() and rec.stat().st_size > 0):
             time.sleep(0.2)
@@ -195,17 +195,9 @@ def test_sighup_ends_cleanly_as_sigterm_does(tmp_path, cli_env):
     """A technician's ssh session drops: the run gets SIGHUP. It used to die on the spot, with
     no end marker and no summary."""
     out, rec = tmp_path / "s.json", tmp_path / "rec.jsonl"
-    p = subprocess.Popen(CLI + SMALL + ["--osc-port", "0", "--record", str(rec), "--summary", str(out)],
-                         env=cli_env, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for_first_frame(p)
-        time.sleep(0.5)
-        p.send_signal(signal.SIGHUP)
-        _, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-    assert p.returncode == 0, err[-2000:]
+    rc, err = signalled(SMALL + ["--osc-port", "0", "--record", str(rec), "--summary", str(out)], cli_env,
+                        [signal.SIGHUP], lambda p: (wait_for_first_frame(p), time.sleep(0.5)), timeout=60)
+    assert rc == 0, err[-2000:]
     assert "stopped by SIGHUP" in err
     s = summary_of(out)
     lines = rec.read_text().splitlines()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .settings import WindowSettings
+from .settings import WindowSettings, key_code
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +80,11 @@ class Display:
         pygame.display.set_caption("Living Mosaic")
         if window.fullscreen and window.hide_cursor:
             pygame.mouse.set_visible(False)
-        self._chord = []
-        for name in window.quit_keys:
-            try:
-                self._chord.append(pygame.key.key_code(name))
-            except ValueError:
-                raise DisplayError(f"window.quit_keys: unknown key name {name!r} (pygame key names, e.g. 'escape', 'left ctrl', 'q')") from None
-        try:
-            self._hud_key = pygame.key.key_code(window.hud_key)
-        except ValueError:
-            raise DisplayError(f"window.hud_key: unknown key name {window.hud_key!r}") from None
+        problem = window.key_problem()      # settings built without the loader's check
+        if problem:
+            raise DisplayError(f"window.{problem}")
+        self._chord = [key_code(name) for name in window.quit_keys]
+        self._hud_key = key_code(window.hud_key)
         self.driver = pygame.display.get_driver()
         self._font = None
 

@@ -52,12 +52,18 @@ class WindowSettings:
     def validate(self) -> None:
         """The key names, as the window will read them: check-config (and a headless run) then
         refuses what a windowed start would, naming the file."""
+        problem = self.key_problem()
+        if problem:
+            raise ValueError(problem)
+
+    def key_problem(self) -> str | None:
+        """What is wrong with the key names (the window says it too), or None."""
         for name in self.quit_keys:
             if key_code(name) is None:
-                raise ValueError(f"quit_keys: unknown key name {name!r} (pygame key names, e.g. 'escape', "
-                                 "'left ctrl', 'q')")
+                return f"quit_keys: unknown key name {name!r} (pygame key names, e.g. 'escape', 'left ctrl', 'q')"
         if key_code(self.hud_key) is None:
-            raise ValueError(f"hud_key: unknown key name {self.hud_key!r} (pygame key names, e.g. 'h', 'f1', 'tab')")
+            return f"hud_key: unknown key name {self.hud_key!r} (pygame key names, e.g. 'h', 'f1', 'tab')"
+        return None
 
 
 def key_code(name: str) -> int | None:
