@@ -481,21 +481,37 @@ def _replay_config(session, args) -> Config:
             # recorded before one sender was limited: every participant it heard was accepted
             tree = merge(tree, {"crowd": {"max_per_sender": 0}})
         tree = merge(tree, overrides_from_sets(args.sets))
+        relaxed: list[str] = []
         try:
-            cfg = from_tree(tree, f"{session.path} (recorded config)", base.base_dir)
+            cfg = from_tree(tree, f"{session.path} (recorded config)", base.base_dir, relaxed)
             # the scenes the recording could switch to, as they were then: a session recorded
             # with a venue's own scenes replays exactly at the desk (older sessions carry none,
             # and switch to the shipped scenes of the same names)
             recorded = session.header.get("scenes")
-            scenes = (recorded_scenes(recorded, f"{session.path} (recorded scenes)", to_dict(cfg))
+            scenes = (recorded_scenes(recorded, f"{session.path} (recorded scenes)", to_dict(cfg), relaxed)
                       if recorded is not None else
-                      scene_library(base.base_dir, cfg.scene.folder).checked_over(to_dict(cfg), str(session.path)))
-            return dataclasses.replace(cfg, scenes=scenes)
+                      scene_library(base.base_dir, cfg.scene.folder).checked_over(to_dict(cfg), str(session.path),
+                                                                                   relaxed))
         except ConfigError as exc:
             raise UserError(f"{exc} — the session was recorded with a config this version does not accept") from None
+        for problem in dict.fromkeys(relaxed):
+            log.warning("%s — replayed as recorded: this version refuses it in a new config", problem)
+        return dataclasses.replace(cfg, scenes=scenes, window=_desk_keys(cfg.window), recorded=True)
     # an oscdump log carries no config: the current one, at the log's tick rate
     sets = [f"sim.tick_hz={session.tick_hz}", f"sim.seed={session.seed}", *args.sets]
     return load_config(env={}, sets=sets)
+
+
+def _desk_keys(window):
+    """The recorded window with key names this version reads: a session recorded headless
+    with a name the window cannot read (refused since) replays at the desk on the defaults."""
+    from .render.settings import WindowSettings
+    if window.key_problem() is None:
+        return window
+    default = WindowSettings()
+    log.warning("window.%s — the replay's window uses hud_key %r and quit_keys %s", window.key_problem(),
+                default.hud_key, list(default.quit_keys))
+    return dataclasses.replace(window, hud_key=default.hud_key, quit_keys=default.quit_keys)
 
 
 def _validated_events(session, cfg: Config) -> tuple[dict[int, list[InputEvent]], int]:

@@ -270,13 +270,12 @@ def test_outputs_and_hosts_a_command_cannot_use_fail_first_in_one_line(recorded,
     assert {p: p.read_bytes() for p in shipped} == shipped
 
 
-def test_a_session_without_recorded_scenes_switches_in_its_recorded_folder(tmp_path):
-    """Sessions written before headers carried the scenes: replay reads the scenes folder the
-    recorded config names (here an absolute venue folder), as those versions did."""
+def _harbour_session(tmp_path, folder):
+    """A short headless recording whose schedule switches to the venue scene 'harbour' (in
+    `folder`) at once: (env, the session, the live summary's path)."""
     import os
     from conftest import ROOT
     env = dict(os.environ, PYTHONPATH=str(ROOT), SDL_VIDEODRIVER="dummy")
-    folder = tmp_path / "venue-scenes"
     folder.mkdir()
     (folder / "harbour.toml").write_text("[sim]\nflow_strength = 2.5\n")
     cfg = tmp_path / "venue.toml"
@@ -285,6 +284,13 @@ def test_a_session_without_recorded_scenes_switches_in_its_recorded_folder(tmp_p
     rec, live = tmp_path / "old.jsonl", tmp_path / "live.json"
     cli(["run", "--config", str(cfg), "--headless", "--no-audio", "--frames", "60",
          "--osc-port", str(free_udp_port()), "--record", str(rec), "--summary", str(live)], env)
+    return env, rec, live
+
+
+def test_a_session_without_recorded_scenes_switches_in_its_recorded_folder(tmp_path):
+    """Sessions written before headers carried the scenes: replay reads the scenes folder the
+    recorded config names (here an absolute venue folder), as those versions did."""
+    env, rec, live = _harbour_session(tmp_path, tmp_path / "venue-scenes")
     lines = rec.read_text().splitlines()
     header = json.loads(lines[0])
     del header["scenes"]
@@ -293,6 +299,31 @@ def test_a_session_without_recorded_scenes_switches_in_its_recorded_folder(tmp_p
     cli(["replay", str(rec), "--headless", "--no-audio", "--summary", str(out)], env)
     assert summary(out)["scene"] == "harbour"
     assert summary(out)["state_hash"] == summary(live)["state_hash"]
+
+
+def test_a_session_recorded_before_a_check_was_added_replays_as_recorded(tmp_path):
+    """Checks of loaded settings grow from version to version (pitch ranges whose FM partial
+    aliases, key names a window cannot read). A session recorded before one of them ran with
+    those values: its replay warns, runs them, switches to its recorded scenes as the live run
+    did, and ends on the recording's state; the desk's window falls back to the default keys."""
+    env, rec, live = _harbour_session(tmp_path, tmp_path / "scenes")
+    lines = rec.read_text().splitlines()
+    header = json.loads(lines[0])
+    # what older versions let through: this version refuses each of them in a new config
+    header["config"]["audio"].update(root_hz=300.0, octaves=5.0)
+    header["config"]["window"]["hud_key"] = "not a key"
+    header["scenes"]["harbour"]["audio"] = {"octaves": 5.0}
+    rec.write_text("\n".join([json.dumps(header)] + lines[1:]) + "\n")
+    from installation.config import ConfigError, load_config
+    with pytest.raises(ConfigError, match="root_hz"):
+        load_config(env={}, sets=["audio.root_hz=300", "audio.octaves=5"])
+    for args in (["--headless"], ["--speed", "8"]):      # a window too: the desk's keys
+        out = tmp_path / "replay.json"
+        r = cli(["replay", str(rec), *args, "--no-audio", "--summary", str(out)], env)
+        assert "root_hz = 300 with octaves = 5" in r.stderr and "replayed as recorded" in r.stderr, r.stderr[-3000:]
+        assert "'not a key'" in r.stderr and "hud_key 'h'" in r.stderr
+        s = summary(out)
+        assert s["scene"] == "harbour" and s["state_hash"] == summary(live)["state_hash"]
 
 
 def test_a_replay_in_a_window_ends_on_the_recorded_state(recorded):

@@ -102,8 +102,10 @@ def _check_value(where: str, f: dataclasses.Field, hint: Any, value: Any) -> Any
     return out
 
 
-def build_section(cls, values: Mapping[str, Any], where: str):
-    """One section dataclass from a mapping, checking every key and value."""
+def build_section(cls, values: Mapping[str, Any], where: str, relaxed: list[str] | None = None):
+    """One section dataclass from a mapping, checking every key and value. With `relaxed` (a
+    recorded session's config), what the section's `validate()` refuses is appended to it
+    instead of raised: the recording ran with those values, and its replay must too."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
@@ -115,18 +117,24 @@ def build_section(cls, values: Mapping[str, Any], where: str):
         if dataclasses.is_dataclass(hint):
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{where}: {key} must be a table [{where.split('[')[-1].rstrip(']')}.{key}]")
-            kwargs[key] = build_section(hint, value, f"{where}.{key}")
+            kwargs[key] = build_section(hint, value, f"{where}.{key}", relaxed)
         else:
             kwargs[key] = _check_value(where, f, hint, value)
     try:
         obj = cls(**kwargs)
-        # A section's `validate()`: checks of loaded settings only (files, scenes, --set, a
-        # session's header), not of every value a crossfade or a /param glide passes through
-        # (those build sections with dataclasses.replace, which runs __post_init__ alone).
-        if hasattr(obj, "validate"):
-            obj.validate()
-    except ValueError as exc:  # cross-field checks in __post_init__ and validate()
+    except ValueError as exc:  # cross-field checks every instance must pass
         raise ConfigError(f"{where}: {exc}") from None
+    # A section's `validate()`: checks of loaded settings only (files, scenes, --set), not of
+    # every value a crossfade or a /param glide passes through (those build sections with
+    # dataclasses.replace, which runs __post_init__ alone). Those checks grow from version to
+    # version; a session recorded before one was added still replays.
+    if hasattr(obj, "validate"):
+        try:
+            obj.validate()
+        except ValueError as exc:
+            if relaxed is None:
+                raise ConfigError(f"{where}: {exc}") from None
+            relaxed.append(f"{where}: {exc}")
     return obj
 
 
@@ -222,8 +230,9 @@ def _stray_key(root_cls, hints, sections, key: str) -> str:
     return f"{head} and no section has such a key: put each key under its [section] header"
 
 
-def check_tree(root_cls, tree: Mapping, where: str):
-    """Validate a whole (possibly partial) tree against the root schema."""
+def check_tree(root_cls, tree: Mapping, where: str, relaxed: list[str] | None = None):
+    """Validate a whole (possibly partial) tree against the root schema (`relaxed`: as in
+    build_section)."""
     hints = typing.get_type_hints(root_cls)
     # the root's dataclass fields are its sections; the others (base_dir, ...) are not TOML
     sections = {f.name for f in dataclasses.fields(root_cls) if dataclasses.is_dataclass(hints[f.name])}
@@ -235,5 +244,5 @@ def check_tree(root_cls, tree: Mapping, where: str):
             raise ConfigError(f"{where}: unknown section [{name}]{_suggest(name, sections)}")
         if not isinstance(values, Mapping):
             raise ConfigError(f"{where}: [{name}] must be a table of keys, not a single value")
-        kwargs[name] = build_section(hints[name], values, f"{where} [{name}]")
+        kwargs[name] = build_section(hints[name], values, f"{where} [{name}]", relaxed)
     return kwargs

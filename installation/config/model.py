@@ -60,9 +60,13 @@ class Config:
     # Warnings of the loading itself (the file's edits the start scene overrides): `run` logs
     # them and `check-config` prints them, with the pre-flight's. Not a TOML key.
     notices: tuple[str, ...] = dataclasses.field(default=(), compare=False)
+    # A replay's config, as a session recorded it: the checks a version added since (the
+    # loader's `validate()`) warn instead of refusing, at start and at every scene switch, so
+    # the replay runs what the recording ran. Not a TOML key.
+    recorded: bool = dataclasses.field(default=False, compare=False)
 
 
-NOT_TOML = ("base_dir", "scenes", "origins", "notices")
+NOT_TOML = ("base_dir", "scenes", "origins", "notices", "recorded")
 # Audience safety is the config file's alone: a scene sets none of it, neither at a switch
 # (ops/scenes.py) nor at start-up, nor does /param.
 SAFETY_KEYS = frozenset({
@@ -88,8 +92,9 @@ def to_dict(config: Config) -> dict:
     return out
 
 
-def from_tree(tree: Mapping, where: str, base_dir: str | None = None) -> Config:
-    kwargs = check_tree(Config, tree, where)
+def from_tree(tree: Mapping, where: str, base_dir: str | None = None,
+              relaxed: list[str] | None = None) -> Config:
+    kwargs = check_tree(Config, tree, where, relaxed)
     if base_dir is not None:
         kwargs["base_dir"] = base_dir
     return Config(**kwargs)
@@ -119,7 +124,8 @@ def list_scenes(config: Config) -> list[str]:
     return sorted(p.stem for p in scenes_dir(config.base_dir, config.scene.folder).glob("*.toml"))
 
 
-def _check_scene(tree: Mapping, where: str, layers: tuple[Mapping, Mapping] | None = None) -> dict:
+def _check_scene(tree: Mapping, where: str, layers: tuple[Mapping, Mapping] | None = None,
+                 relaxed: list[str] | None = None) -> dict:
     """A scene's overlay, checked as it would run: over the config's own keys (`layers`: the
     file's below it, the environment's and --set's above), so a scene that is fine alone but
     not with the config (a root_hz that the config's octaves take past Nyquist) is refused,
@@ -129,7 +135,7 @@ def _check_scene(tree: Mapping, where: str, layers: tuple[Mapping, Mapping] | No
     if "scene" in tree:
         raise ConfigError(f"{where}: a scene file cannot set the [scene] section")
     under, over = layers or ({}, {})
-    check_tree(Config, merge(merge(under, tree), over), where)
+    check_tree(Config, merge(merge(under, tree), over), where, relaxed)
     return dict(tree)
 
 
@@ -184,14 +190,15 @@ class SceneLibrary(Mapping):
     def __len__(self) -> int:
         return len(self._scenes)
 
-    def checked_over(self, base: Mapping, where: str) -> "SceneLibrary":
+    def checked_over(self, base: Mapping, where: str, relaxed: list[str] | None = None) -> "SceneLibrary":
         """The library with each scene checked again over `base`, the config a switch builds
         it on (the start config, start scene included): one that only fails there (a root_hz
-        the start scene's octaves take past Nyquist) is broken now, not refused at 21:00."""
+        the start scene's octaves take past Nyquist) is broken now, not refused at 21:00.
+        `relaxed`: as in loader.build_section (a replay's recorded config)."""
         scenes, broken = {}, dict(self.broken)
         for name, tree in self._scenes.items():
             try:
-                scenes[name] = _check_scene(tree, f"{where} scene '{name}'", (base, {}))
+                scenes[name] = _check_scene(tree, f"{where} scene '{name}'", (base, {}), relaxed)
             except ConfigError as exc:
                 broken[name] = str(exc)
         return SceneLibrary(scenes, broken)
@@ -230,7 +237,8 @@ def scene_library(base_dir: str, folder: str, config_file: Path | None = None,
     return SceneLibrary(scenes, broken)
 
 
-def recorded_scenes(data: Any, where: str, base: Mapping | None = None) -> SceneLibrary:
+def recorded_scenes(data: Any, where: str, base: Mapping | None = None,
+                    relaxed: list[str] | None = None) -> SceneLibrary:
     """A session header's `scenes` (name → overlay), each checked like a scene file, over
     `base` (the recorded config, which the replay's switches build on, as the live ones did).
     One this version cannot use is refused if the session switches to it, as a broken file is
@@ -242,7 +250,7 @@ def recorded_scenes(data: Any, where: str, base: Mapping | None = None) -> Scene
         name = str(name)
         try:
             _valid_name(name, f"{where} scene")
-            out[name] = _check_scene(tree, f"{where} scene '{name}'", (base or {}, {}))
+            out[name] = _check_scene(tree, f"{where} scene '{name}'", (base or {}, {}), relaxed)
         except ConfigError as exc:
             broken[name] = str(exc)
     return SceneLibrary(out, broken)

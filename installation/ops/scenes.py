@@ -198,8 +198,10 @@ class SceneMixer:
             tree[sec][key] = getattr(getattr(current, sec), key)
         tree["scene"]["name"] = name
         try:
-            target = dataclasses.replace(from_tree(tree, f"scene '{name}'", self._start.base_dir),
-                                         scenes=self._start.scenes)
+            # a replay switches as its recording did: checks added since warned at its start
+            relaxed = [] if self._start.recorded else None
+            target = dataclasses.replace(from_tree(tree, f"scene '{name}'", self._start.base_dir, relaxed),
+                                         scenes=self._start.scenes, recorded=self._start.recorded)
         except ConfigError as exc:  # a cross-field check (e.g. a palette) the overlay failed
             return self._reject("scene", str(exc))
         ticks = round(crossfade_s * self._hz)
