@@ -10,7 +10,7 @@ from installation.render.cpu_renderer import CpuRenderer
 from installation.render.look import MAX_SPECIES, LookParams
 from installation.render.plan import (LUMA, TONE_MAPS, WARM_TINT, bloom_plan, column_taps,
                                       curve_params, encode, framing, linear_to_srgb,
-                                      palette_linear, particle_gain, tone_curve)
+                                      palette_linear, particle_gain, splat_footprint, tone_curve)
 from installation.render.reference import ReferenceRenderer
 from installation.render.settings import RenderSettings
 from installation.render.synthetic import make_swarm
@@ -66,13 +66,14 @@ NEUTRAL = np.array(curve_params("aces", 1.0, 1.0), F)
 
 
 def light_and_splat(kern, x, y, vx, vy, e, s, n, colours, k, w, h, f, band_rows, chunk=64,
-                    low_band_rows=3):
-    """particle_light, splat_low and splat_compose (no bloom, decay 1) on one set of particles."""
+                    low_band_rows=3, foot=1):
+    """particle_light, splat_low and splat_compose (no bloom, decay 1) on one set of particles,
+    the full-resolution splat `foot` pixels each way."""
     px, py = np.zeros(n, F), np.zeros(n, F)
     light, row, low_row = np.zeros((3, n), F), np.zeros(n, np.int32), np.zeros(n, np.int32)
     spans = np.zeros((-(-n // chunk), 4), np.int32)
     bad = kern.particle_light(x, y, vx, vy, e, s, n, colours, k, F(1.0), F(0.0), F(0.0), F(0.3),
-                              F(1.0), F(1.5), F(1 / f), px, py, light, row, low_row, chunk, spans)
+                              F(1.0), F(1.5), F(1 / f), px, py, light, row, low_row, chunk, spans, foot)
     hdr = np.zeros((3, h, w), F)
     low = np.zeros((3, -(-h // f), -(-w // f)), F)
     out = np.zeros((h, w), np.uint32)
@@ -82,17 +83,18 @@ def light_and_splat(kern, x, y, vx, vy, e, s, n, colours, k, w, h, f, band_rows,
                     np.ones(1, F), low_band_rows)
     up = np.zeros((3, low.shape[1], w), F)
     kern.splat_compose(px, py, light, row, n, chunk, spans, hdr, up, F(1 / f), NEUTRAL, F(1.0), out,
-                       band_rows)
+                       band_rows, foot)
     return bad, (px, py, light, row, low_row, spans), hdr, low, out
 
 
-def test_particle_light_and_splats_match_twins_including_borders_and_broken_particles():
+@pytest.mark.parametrize("foot", [1, 2, 3])
+def test_particle_light_and_splats_match_twins_including_borders_and_broken_particles(foot):
     rng = np.random.default_rng(2)
     w, h, k, n, f = 96, 54, 5, 4000, 4
     args = random_particles(rng, n, w, h, k, broken=40)
     colours = rng.random((MAX_SPECIES, 3)).astype(F)
-    bad_f, per_f, hdr_f, low_f, out_f = light_and_splat(K, *args, n, colours, k, w, h, f, 8)
-    bad_r, per_r, hdr_r, low_r, out_r = light_and_splat(R, *args, n, colours, k, w, h, f, 8)
+    bad_f, per_f, hdr_f, low_f, out_f = light_and_splat(K, *args, n, colours, k, w, h, f, 8, foot=foot)
+    bad_r, per_r, hdr_r, low_r, out_r = light_and_splat(R, *args, n, colours, k, w, h, f, 8, foot=foot)
     assert bad_f == bad_r == 40
     for a, b in zip(per_f, per_r):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
@@ -102,9 +104,10 @@ def test_particle_light_and_splats_match_twins_including_borders_and_broken_part
     assert hdr_f.sum() > 0 and np.isfinite(hdr_f).all()
 
 
-@pytest.mark.parametrize("band_rows,low_band_rows,chunk,ordered", [
-    (1, 1, 64, False), (8, 2, 1, True), (11, 5, 128, True), (56, 14, 7, False), (1000, 1000, 5000, True)])
-def test_splats_do_not_depend_on_bands_or_chunks(band_rows, low_band_rows, chunk, ordered):
+@pytest.mark.parametrize("band_rows,low_band_rows,chunk,ordered,foot", [
+    (1, 1, 64, False, 1), (8, 2, 1, True, 1), (11, 5, 128, True, 1), (56, 14, 7, False, 1),
+    (1000, 1000, 5000, True, 1), (1, 1, 64, False, 3), (5, 2, 128, True, 3), (11, 5, 7, True, 2)])
+def test_splats_do_not_depend_on_bands_or_chunks(band_rows, low_band_rows, chunk, ordered, foot):
     """Each pixel gets its additions in particle order whatever the bands and chunks:
     bit-identical to one band walking every particle."""
     rng = np.random.default_rng(8)
@@ -115,25 +118,33 @@ def test_splats_do_not_depend_on_bands_or_chunks(band_rows, low_band_rows, chunk
         args = tuple(a[order] for a in args)
     colours = rng.random((MAX_SPECIES, 3)).astype(F)
     _, _, hdr_one, low_one, out_one = light_and_splat(K, *args, n, colours, k, w, h, f, h,
-                                                      chunk=n, low_band_rows=h)
+                                                      chunk=n, low_band_rows=h, foot=foot)
     _, _, hdr, low, out = light_and_splat(K, *args, n, colours, k, w, h, f, band_rows, chunk=chunk,
-                                          low_band_rows=low_band_rows)
+                                          low_band_rows=low_band_rows, foot=foot)
     np.testing.assert_array_equal(hdr, hdr_one)
     np.testing.assert_array_equal(low, low_one)
     np.testing.assert_array_equal(out, out_one)
 
 
-def test_splats_conserve_each_particles_light():
-    """Bilinear weights sum to one: an inside particle adds exactly its light; the low buffer
-    holds the same light averaged over factor x factor pixels."""
+@pytest.mark.parametrize("foot", [1, 2, 3, 5])
+def test_splats_conserve_each_particles_light(foot):
+    """Bilinear (and tent) weights sum to one: an inside particle adds exactly its light, over
+    (2·foot)² pixels centred on it; the low buffer holds the same light averaged over factor x
+    factor pixels."""
     colours = np.array([[1.0, 0.5, 0.25]], F)
     one = np.ones(1, F)
     bad, _, hdr, low, _ = light_and_splat(K, one * F(17.3), one * F(21.8), one * 0, one * 0, one * 0,
-                                          np.zeros(1, np.int32), 1, colours, 1, 40, 40, 4, 8)
+                                          np.zeros(1, np.int32), 1, colours, 1, 40, 40, 4, 8, foot=foot)
     assert bad == 0
     light = 0.3 * np.array([1.0, 0.5, 0.25])
-    np.testing.assert_allclose(hdr.sum(axis=(1, 2)), light, rtol=1e-6)
+    np.testing.assert_allclose(hdr.sum(axis=(1, 2)), light, rtol=1e-5)
     np.testing.assert_allclose(low.sum(axis=(1, 2)) * 16, light, rtol=1e-6)
+    lit_rows, lit_cols = np.nonzero(hdr[0])
+    assert lit_rows.max() - lit_rows.min() + 1 == lit_cols.max() - lit_cols.min() + 1 == 2 * foot
+    # centred: the light's centre of mass is the particle's position (pixel centres at +0.5)
+    ys, xs = np.mgrid[:40, :40] + 0.5
+    total = hdr[0].sum()
+    assert abs((hdr[0] * xs).sum() / total - 17.3) < 1e-3 and abs((hdr[0] * ys).sum() / total - 21.8) < 1e-3
 
 
 def test_mean_span_matches_twin():
@@ -298,6 +309,24 @@ def test_framing_letterboxes_and_gain_follows_pixel_density():
     assert fr.scale == 250 and fr.ox == 0 and fr.oy == 375
     assert particle_gain(0.2, 720) == pytest.approx(0.2)
     assert particle_gain(0.2, 1080) == pytest.approx(0.2 * 2.25)
+
+
+def test_a_render_looks_the_same_at_any_multiple_of_720_rows():
+    """A particle covers the same share of the picture at any render size (its splat spreads
+    splat_footprint pixels each way): 1440p and 4K frames of a swarm read as bright as 720p,
+    where a fixed two-pixel splat made 4K a third darker (light squeezed into the tone curve's
+    shoulder)."""
+    assert [splat_footprint(s) for s in (360, 720, 1080, 1439, 1440, 2160, 4320)] == [1, 1, 1, 1, 2, 3, 6]
+    swarm = make_swarm(30000, species_count=6, seed=3, spread=0.05)
+    look = LookParams.from_settings(RenderSettings())
+    means = {}
+    for w, h in ((1280, 720), (2560, 1440), (3840, 2160)):
+        r = CpuRenderer(RenderSettings(), 6, swarm.aspect, w, h)
+        for _ in range(3):
+            frame = r.render(swarm, look)
+        means[h] = channels(frame)[..., 1:].mean()
+    assert means[720] > 3
+    assert abs(means[1440] / means[720] - 1) < 0.02 and abs(means[2160] / means[720] - 1) < 0.02, means
 
 
 def test_palette_repeats_and_is_linear():

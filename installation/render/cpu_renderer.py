@@ -16,7 +16,7 @@ from ..parallel import in_pieces
 from . import kernels
 from .look import MAX_SPECIES, LookParams
 from .plan import (LUMA, TONE_MAPS, WARM_TINT, bloom_plan, column_taps, curve_params, framing,
-                   palette_linear, particle_gain)
+                   palette_linear, particle_gain, splat_footprint)
 from .settings import RenderSettings
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,7 @@ class CpuRenderer:
         self._ox = np.float32(fr.ox)
         self._oy = np.float32(fr.oy)
         self._gain = np.float32(particle_gain(self.settings.point_gain, fr.scale))
+        self._foot = splat_footprint(fr.scale)
 
     def _grow(self, n: int) -> None:
         """Per-particle scratch for at least n particles (allocated again only if the swarm
@@ -166,7 +167,7 @@ class CpuRenderer:
             bad = k_.particle_light(x, y, vx, vy, energy, species, n, self._colours, k, self._scale,
                                     self._ox, self._oy, self._gain, np.float32(s.energy_gain),
                                     np.float32(s.speed_gain), self._inv_f, self._px, self._py,
-                                    self._light, self._row, self._low_row, CHUNK, self._spans)
+                                    self._light, self._row, self._low_row, CHUNK, self._spans, self._foot)
         if bad:
             self._count_bad(bad, k)
         decay = np.float32(_num(look.trail_decay, 0.0, 0.999, s.trail_decay))
@@ -183,7 +184,8 @@ class CpuRenderer:
         band_rows = self._band_rows(n)
         with in_pieces(-(-self.height // band_rows)):
             k_.splat_compose(self._px, self._py, self._light, self._row, n, CHUNK, self._spans,
-                             self._hdr, self._up, self._inv_f, curve, decay, self._out, band_rows)
+                             self._hdr, self._up, self._inv_f, curve, decay, self._out, band_rows,
+                             self._foot)
         self.frames += 1
         return self._out
 

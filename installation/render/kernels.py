@@ -108,11 +108,38 @@ def _tap4(buf, u, v, r, g, b, rlo, rhi):
         _tap1(buf, i0 + 1, j0 + 1, r * w11, g * w11, b * w11, rlo, rhi)
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _tap_tent(buf, u, v, r, g, b, rlo, rhi, foot):
+    """Add (r, g, b) at continuous pixel position (u, v) spread by a tent `foot` pixels wide
+    each way: (2·foot)² taps whose weights, (1 − |d|/foot)/foot per axis, sum to one. Taps
+    outside the frame or the band rows rlo <= j < rhi are dropped. foot = 1 is _tap4's splat;
+    _tap4 stays for it, as straight-line code."""
+    w = buf.shape[2]
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    inv = one / np.float32(foot)
+    i0 = np.int64(np.floor(u)) - (foot - 1)
+    j0 = np.int64(np.floor(v)) - (foot - 1)
+    ia = max(i0, 0)
+    ib = min(i0 + 2 * foot, w)
+    for j in range(max(j0, rlo), min(j0 + 2 * foot, rhi)):
+        wy = max(zero, one - abs(np.float32(j) - v) * inv) * inv
+        pr = buf[0, j]
+        pg = buf[1, j]
+        pb = buf[2, j]
+        for i in range(ia, ib):
+            wt = max(zero, one - abs(np.float32(i) - u) * inv) * inv * wy
+            pr[i] += r * wt
+            pg[i] += g * wt
+            pb[i] += b * wt
+
+
 @njit(nogil=True, cache=True, parallel=True)
 def particle_light(x, y, vx, vy, energy, species, n, colours, k, scale, ox, oy, gain,
-                   energy_gain, speed_gain, inv_f, px, py, light, row, low_row, chunk, spans):
+                   energy_gain, speed_gain, inv_f, px, py, light, row, low_row, chunk, spans, foot=1):
     """Per particle: pixel position, light = gain * (1 + energy_gain * energy + speed_gain *
-    speed) * its species colour, and the first full- and low-resolution row it touches.
+    speed) * its species colour, and the first full- and low-resolution row it touches (the
+    full-resolution splat spreads `foot` pixels each way: plan.splat_footprint).
 
     Per chunk of `chunk` consecutive particles, spans[c] = (first, last) full-resolution row and
     (first, last) low-resolution row they start in, so a band of the splat skips whole chunks
@@ -146,7 +173,7 @@ def particle_light(x, y, vx, vy, energy, species, n, colours, k, scale, ox, oy, 
                 light[0, i] = colours[s, 0] * a
                 light[1, i] = colours[s, 1] * a
                 light[2, i] = colours[s, 2] * a
-                r = np.int32(np.floor(qy - half))
+                r = np.int32(np.floor(qy - half)) - np.int32(foot - 1)
                 rl = np.int32(np.floor(qy * inv_f - half))
                 lo_r = min(lo_r, r)
                 hi_r = max(hi_r, r)
@@ -166,19 +193,25 @@ def particle_light(x, y, vx, vy, energy, species, n, colours, k, scale, ox, oy, 
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _splat_rows(px, py, light, row, n, chunk, spans, s0, buf, scale, weight, lo, hi):
-    """Add the particles' light (times `weight`, at positions times `scale`) to the rows
-    lo <= j < hi of `buf`, in particle order. `row` is each particle's first row in `buf`,
-    spans[:, s0:s0 + 2] each chunk's first and last row: chunks that miss the rows are skipped."""
+def _splat_rows(px, py, light, row, n, chunk, spans, s0, buf, scale, weight, lo, hi, foot):
+    """Add the particles' light (times `weight`, at positions times `scale`, spread `foot`
+    pixels each way) to the rows lo <= j < hi of `buf`, in particle order. `row` is each
+    particle's first row in `buf`, spans[:, s0:s0 + 2] each chunk's first and last row: chunks
+    that miss the rows are skipped."""
     half = np.float32(0.5)
+    reach = 2 * foot - 1        # rows a splat covers below its first
     for c in range((n + chunk - 1) // chunk):
-        if spans[c, s0 + 1] < lo - 1 or spans[c, s0] >= hi:
+        if spans[c, s0 + 1] < lo - reach or spans[c, s0] >= hi:
             continue
         for i in range(c * chunk, min(n, (c + 1) * chunk)):
             j = row[i]
-            if j >= lo - 1 and j < hi:
-                _tap4(buf, px[i] * scale - half, py[i] * scale - half, light[0, i] * weight,
-                      light[1, i] * weight, light[2, i] * weight, lo, hi)
+            if j >= lo - reach and j < hi:
+                if foot == 1:
+                    _tap4(buf, px[i] * scale - half, py[i] * scale - half, light[0, i] * weight,
+                          light[1, i] * weight, light[2, i] * weight, lo, hi)
+                else:
+                    _tap_tent(buf, px[i] * scale - half, py[i] * scale - half, light[0, i] * weight,
+                              light[1, i] * weight, light[2, i] * weight, lo, hi, foot)
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -247,7 +280,7 @@ def bloom_rows(px, py, light, low_row, n, chunk, spans, low, bright, blurred, in
     for b in prange((h + band_rows - 1) // band_rows):
         lo = b * band_rows
         hi = min(lo + band_rows, h)
-        _splat_rows(px, py, light, low_row, n, chunk, spans, 2, low, inv_f, lw, lo, hi)
+        _splat_rows(px, py, light, low_row, n, chunk, spans, 2, low, inv_f, lw, lo, hi, 1)
         for j in range(lo, hi):
             _bright_row(low, bright, j, threshold, decay)
             for c in range(3):
@@ -342,10 +375,11 @@ def _compose_row(hdr, up, inv_f, curve, out, y):
 
 @njit(nogil=True, cache=True, parallel=True)
 def splat_compose(px, py, light, row, n, chunk, spans, hdr, up, inv_f, curve, decay, out,
-                  band_rows):
+                  band_rows, foot=1):
     """The full-resolution pass, band by band of rows: decay the band's trail (last frame's
-    light times `decay`), add the particles' light, then turn the rows into pixels (HDR +
-    bloom → exposure → tone curve → brightness → encode → BGRA).
+    light times `decay`), add the particles' light (spread `foot` pixels each way:
+    plan.splat_footprint), then turn the rows into pixels (HDR + bloom → exposure → tone
+    curve → brightness → encode → BGRA).
 
     The decay is a sequential sweep that the memory prefetcher follows; it leaves the band in
     the core's cache for the scattered additions of the splat and for the compose, so the HDR
@@ -364,7 +398,7 @@ def splat_compose(px, py, light, row, n, chunk, spans, hdr, up, inv_f, curve, de
                 r = hdr[c, y]
                 for x in range(r.shape[0]):
                     r[x] = _decayed(r[x], decay)
-        _splat_rows(px, py, light, row, n, chunk, spans, 0, hdr, one, one, lo, hi)
+        _splat_rows(px, py, light, row, n, chunk, spans, 0, hdr, one, one, lo, hi, foot)
         for y in range(lo, hi):
             _compose_row(hdr, up, inv_f, curve, out, y)
 

@@ -56,6 +56,15 @@ def particle_gain(point_gain: float, scale: float) -> float:
     return point_gain * (scale / REFERENCE_ROWS) ** 2
 
 
+def splat_footprint(scale: float) -> int:
+    """How many pixels a particle's light spreads each way from its centre (a tent of this
+    half-width, (2·foot)² pixels): 1, the bilinear splat, below twice the reference rows; then
+    one more per REFERENCE_ROWS. A lone particle then covers the same share of the picture at
+    any size: light squeezed into a third of the area at 4K, nine times as bright per pixel,
+    went into the tone curve's shoulder, and a 4K render read a third darker than 720p."""
+    return max(1, int(scale / REFERENCE_ROWS + 1e-6))
+
+
 @dataclass(frozen=True)
 class BloomPlan:
     factor: int            # low-resolution buffer is 1/factor of the render size

@@ -33,7 +33,7 @@ def species_colours(base, k, warmth, warm_tint, luma, gains, out):
 
 
 def particle_light(x, y, vx, vy, energy, species, n, colours, k, scale, ox, oy, gain,
-                   energy_gain, speed_gain, inv_f, px, py, light, row, low_row, chunk, spans):
+                   energy_gain, speed_gain, inv_f, px, py, light, row, low_row, chunk, spans, foot=1):
     x, y = np.asarray(x[:n], np.float32), np.asarray(y[:n], np.float32)
     vx, vy, e = (np.asarray(a[:n], np.float64) for a in (vx, vy, energy))
     s = np.asarray(species[:n], np.int64)
@@ -50,7 +50,7 @@ def particle_light(x, y, vx, vy, energy, species, n, colours, k, scale, ox, oy, 
     px[:n] = np.where(ok, qx, 0.0)
     py[:n] = np.where(ok, qy, 0.0)
     light[:, :n] = np.where(ok, rgb.T, 0.0)
-    row[:n] = np.where(ok, np.floor(py[:n] - np.float32(0.5)), -(2 ** 30))
+    row[:n] = np.where(ok, np.floor(py[:n] - np.float32(0.5)) - (foot - 1), -(2 ** 30))
     low_row[:n] = np.where(ok, np.floor(py[:n] * np.float32(inv_f) - np.float32(0.5)), -(2 ** 30))
     for c in range(-(-n // chunk)):
         sel = slice(c * chunk, min(n, (c + 1) * chunk))
@@ -74,6 +74,23 @@ def _add_bilinear(buf, u, v, rgb):
         inside = (i >= 0) & (i < w) & (j >= 0) & (j < h)
         for c in range(3):
             np.add.at(buf[c], (j[inside], i[inside]), (rgb[inside, c] * wt[inside]).astype(np.float32))
+
+
+def _add_tent(buf, u, v, rgb, foot):
+    """np.add.at of each particle's light onto the (2·foot)² pixels around it, weighted by a
+    tent (1 − |d|/foot)/foot per axis; taps outside dropped. foot = 1 is the bilinear splat."""
+    _, h, w = buf.shape
+    i0 = np.floor(u).astype(np.int64) - (foot - 1)
+    j0 = np.floor(v).astype(np.int64) - (foot - 1)
+    for dj in range(2 * foot):
+        j = j0 + dj
+        wy = np.maximum(0.0, 1.0 - np.abs(j - v) / foot) / foot
+        for di in range(2 * foot):
+            i = i0 + di
+            wx = np.maximum(0.0, 1.0 - np.abs(i - u) / foot) / foot
+            inside = (i >= 0) & (i < w) & (j >= 0) & (j < h)
+            for c in range(3):
+                np.add.at(buf[c], (j[inside], i[inside]), (rgb[inside, c] * (wx * wy)[inside]).astype(np.float32))
 
 
 def _valid(row, n):
@@ -160,11 +177,15 @@ def _compose(hdr, up, inv_f, curve, out):
 
 
 def splat_compose(px, py, light, row, n, chunk, spans, hdr, up, inv_f, curve, decay_factor, out,
-                  band_rows):
+                  band_rows, foot=1):
     decay(hdr, decay_factor)
     ok = _valid(row, n)
     rgb = light[:, :n][:, ok].T.astype(np.float64)
-    _add_bilinear(hdr, px[:n][ok].astype(np.float64) - 0.5, py[:n][ok].astype(np.float64) - 0.5, rgb)
+    u, v = px[:n][ok].astype(np.float64) - 0.5, py[:n][ok].astype(np.float64) - 0.5
+    if foot == 1:
+        _add_bilinear(hdr, u, v, rgb)
+    else:
+        _add_tent(hdr, u, v, rgb, foot)
     _compose(hdr, up, inv_f, curve, out)
 
 

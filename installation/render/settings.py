@@ -15,7 +15,7 @@ class RenderSettings:
     height: int = setting(720, "render resolution height", unit="px", lo=64, hi=4320)
     palette: tuple[str, ...] = setting(DEFAULT_PALETTE, "species colours as #rrggbb, repeated if there are more species")
     warmth: float = setting(0.0, "palette warmth shift, -1 cool .. 1 warm; valence adds to it", lo=-1.0, hi=1.0)
-    point_gain: float = setting(0.12, "light each particle adds to its pixels at a 720-row render (scaled with the pixel density at other sizes, so dense light keeps its level; lone particles become finer points, and the tone curve shows them dimmer: a 1080p render reads about 8% darker than 720p, a 4K one about a third, where exposure can make it up)", lo=0.0, hi=10.0)
+    point_gain: float = setting(0.12, "light each particle adds to its pixels at a 720-row render (scaled with the pixel density at other sizes, so dense light keeps its level; at 1440 rows and each 720 more a particle's splat widens by a pixel each way, so 1440p and 4K look as 720p does; between the steps lone particles are finer points, which the tone curve shows dimmer: a 1080p render reads about 7% darker than 720p, where exposure can make it up)", lo=0.0, hi=10.0)
     speed_gain: float = setting(1.5, "extra brightness with speed", lo=0.0, hi=20.0)
     energy_gain: float = setting(1.0, "extra brightness with a particle's energy (pulses, touches)", lo=0.0, hi=20.0)
     trail_decay: float = setting(0.93, "fraction of light kept from the previous frame (trails)", lo=0.0, hi=0.99)
