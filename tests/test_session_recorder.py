@@ -16,7 +16,7 @@ import pytest
 
 from installation.events import InputEvent, TickedEvent
 from installation.session.errors import SessionError
-from installation.session.format import part_path
+from installation.session.format import header_line, part_path
 from installation.session.reader import read_session
 from installation.session.recorder import Recorder, SessionManager, safe_session_name
 from installation.session.settings import SessionSettings
@@ -437,17 +437,23 @@ def test_a_write_error_mid_run_pauses_then_resumes_in_a_new_part_that_chains(tmp
     assert rec.errors >= 3 and rec.resumes == 1 and rec.lost_ticks > 0
 
 
-def test_a_cut_part_removed_to_make_room_does_not_block_the_resume(tmp_path, disk):
-    """The technician deletes the broken file to free the disk: the recording still resumes."""
-    path = tmp_path / "night.jsonl"
-    rec = Recorder(path, HEADER, SessionSettings(sync_s=0.05), retry_s=0.1)
-    events = random_events(11, 100)
+def paused_mid_run(path: Path, settings: SessionSettings, disk: FullDisk, seed: int) -> tuple[Recorder, list]:
+    """A recording of 20 events whose disk then fills: paused, retrying every 0.1 s."""
+    rec = Recorder(path, HEADER, settings, retry_s=0.1)
+    events = random_events(seed, 100)
     for te in events[:20]:
         rec.write(te.tick, te.event)
     wait_until(lambda: rec.written == 20)
     disk.full = True
     rec.write(50, events[50].event)
     wait_until(lambda: rec.failed)
+    return rec, events
+
+
+def test_a_cut_part_removed_to_make_room_does_not_block_the_resume(tmp_path, disk):
+    """The technician deletes the broken file to free the disk: the recording still resumes."""
+    path = tmp_path / "night.jsonl"
+    rec, events = paused_mid_run(path, SessionSettings(sync_s=0.05), disk, seed=11)
     path.unlink()
     disk.full = False
     wait_until(lambda: rec.active)
@@ -476,3 +482,25 @@ def test_a_disk_running_low_is_said_when_a_part_opens(tmp_path, monkeypatch, cap
     with caplog.at_level(logging.WARNING, logger="installation.session.recorder"):
         Recorder(tmp_path / "day.jsonl", HEADER, SessionSettings(sync_s=0.05)).close(10)
     assert not [r for r in caplog.records if "GB free" in r.getMessage()]
+
+
+def test_a_full_disk_frees_old_sessions_by_the_limits_before_resuming(tmp_path, disk, caplog):
+    """With `keep_gb` set, the retry after a full disk first deletes the oldest sessions of the
+    folder (never the recording's own cut part), then resumes."""
+    caplog.set_level(logging.INFO, logger="installation.session")
+    path = tmp_path / "night.jsonl"
+    rec, events = paused_mid_run(path, SessionSettings(sync_s=0.05, keep_gb=1e-9), disk, seed=12)
+    old = tmp_path / "last-week.jsonl"      # appears after the start's pass: only a resume deletes it
+    old.write_text(header_line({"format": "living-mosaic-session", "version": 1, "created": "2024-05-01T20:00:00+02:00",
+                                **HEADER}) + '{"end": true, "ticks": 0}\n')
+    notes = tmp_path / "notes.txt"
+    notes.write_text("the curator's")
+    disk.full = False
+    wait_until(lambda: rec.active)
+    assert not old.exists() and notes.exists() and path.exists()
+    later = [te for te in events if te.tick >= 60]
+    for te in later:
+        rec.write(te.tick, te.event)
+    rec.close(100)
+    assert list(read_session(path).events)[-len(later):] == later
+    assert any("deleted old session last-week.jsonl" in r.getMessage() for r in caplog.records)

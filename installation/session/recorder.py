@@ -14,6 +14,10 @@ an end marker naming a NEW part, and opens that part with a full header, so the 
 replays; the new part's header and the log say what was lost (`resumed`: ticks and events).
 A file whose header could not be written is removed: no empty or headerless file is left.
 
+With `[session] keep_gb` or `keep_days` set, the writer thread deletes the oldest sessions of
+the recording's folder beyond them (see `retention.py`): once as the recording starts, at each
+rotation before the next part opens, and before each try to resume after a write error.
+
 `SessionManager` serves the operator's /record/start [name] and /record/stop: it only ever
 writes bare names into the configured folder.
 """
@@ -33,6 +37,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..events import InputEvent
+from . import retention
 from .errors import SessionError
 from .format import FORMAT, SUFFIX, VERSION, end_line, event_line, free_path, header_line, part_path
 from .settings import SessionSettings
@@ -96,6 +101,8 @@ class Recorder:
         self.retries = 0          # tries to resume after a write error
         self.resumes = 0          # ... that worked: a new part was opened
         self.lost_ticks = 0       # ticks of the gaps between a write error and its resume
+        s = self.settings
+        self.retention = retention.Retention(s.keep_gb, s.keep_days, reserve_bytes=int(s.rotate_mb * _MIB))
         self.files: list[Path] = []
         self.failed = False       # paused by a write error (until a retry works)
         self._put = 0             # only the caller's thread writes this ...
@@ -161,7 +168,8 @@ class Recorder:
         return {"path": str(self.path), "files": [str(p) for p in self.files], "written": self.written,
                 "dropped": self.dropped, "errors": self.errors, "syncs": self.syncs,
                 "rotations": self.rotations, "failed": self.failed, "retries": self.retries,
-                "resumes": self.resumes, "lost_ticks": self.lost_ticks}
+                "resumes": self.resumes, "lost_ticks": self.lost_ticks,
+                "deleted_sessions": self.retention.deleted, "delete_errors": self.retention.errors}
 
     # ---- writer thread ---------------------------------------------------------------
     def _open(self, path: Path, header: dict):
@@ -182,6 +190,7 @@ class Recorder:
                 pass
             raise _HeaderError(e.errno, _why(e)) from None
         self.files.append(path)
+        retention.hold(path)
         self._opened_at = time.monotonic()
         self._good = self._bytes = len(data)
         self._bytes_total += len(data)
@@ -198,8 +207,9 @@ class Recorder:
         elapsed = time.monotonic() - self._began
         rate = self._bytes_total / elapsed if elapsed > 60.0 else 0.0
         left = f", about {free / rate / 3600:.1f} h at this recording's rate" if rate > 0 else ""
-        log.warning("recording to %s: only %.2f GB free on its disk%s; move or delete old sessions "
-                    "(if it fills, the recording pauses and the show goes on)", path, free / 1e9, left)
+        log.warning("recording to %s: only %.2f GB free on its disk%s; move or delete old sessions, or "
+                    "set [session] keep_gb (if it fills, the recording pauses and the show goes on)",
+                    path, free / 1e9, left)
 
     def _put_bytes(self, data: bytes) -> None:
         self._file.write(data)
@@ -223,6 +233,7 @@ class Recorder:
             self._good = good           # mended later without this half-sure end marker
             raise
         self._file = None               # closed whole: nothing to mend if the next one fails
+        self._keep()
         self._file = self._open(nxt, self._part_header(self._part + 1))
         self._part += 1
         self.rotations += 1
@@ -230,12 +241,19 @@ class Recorder:
     def _part_header(self, part: int, **extra) -> dict:
         return {**self.header, "part": part, "created": now_iso(), **extra}
 
+    def _keep(self) -> None:
+        """Delete the oldest sessions of this recording's folder beyond the limits (never this one)."""
+        self.retention.apply(self.path.parent)
+
     def _run(self) -> None:
         try:
+            self._keep()
             self._loop()
         except Exception as e:  # a bug must not kill the recording silently
             log.exception("recorder thread crashed")
             self._fail(OSError(str(e)), self._last_tick)
+        finally:
+            retention.release(self.files)
 
     def _wait_s(self) -> float:
         if not self.failed or self.retry_s <= 0:
@@ -348,6 +366,7 @@ class Recorder:
         streak = self._streak or {"tick": tick, "dropped": self.dropped, "since": self._failed_at}
         lost = {"from_tick": streak["tick"], "to_tick": int(tick),
                 "events": self.dropped - streak["dropped"]}
+        self._keep()                    # a full disk: the limits may make the room
         try:
             if self._broken is not None:
                 self._mend(*self._broken, tick, nxt.name)

@@ -14,6 +14,8 @@ class SessionSettings:
     sync_s: float = setting(1.0, "how often the recording is synced to disk", unit="s", lo=0.05, hi=60.0)
     rotate_mb: float = setting(256.0, "start a new file past this size (0 = never)", unit="MiB", lo=0.0, hi=1e6)
     rotate_minutes: float = setting(0.0, "start a new file after this long (0 = never)", unit="min", lo=0.0, hi=1e6)
+    keep_gb: float = setting(0.0, "most space the sessions in a recording's folder (session.folder, or that of run --record PATH) may take: at each start and rotation the oldest are deleted, never the one being written (0 = no limit)", unit="GB", lo=0.0, hi=1e6)
+    keep_days: float = setting(0.0, "delete the sessions in that folder older than this, at each start and rotation (0 = keep all)", unit="days", lo=0.0, hi=36500.0)
     queue_max: int = setting(100000, "most events waiting for the recorder thread; beyond it they are counted as dropped", unit="events", lo=100, hi=10_000_000)
     video_crf: int = setting(20, "H.264 quality of `replay --export` (lower is better and larger)", lo=0, hi=51)
     video_preset: str = setting("ultrafast", "x264 speed/size trade-off of `replay --export`: the swarm's fine detail makes x264 the export's largest cost; ultrafast takes about half the CPU of superfast for files about 15% larger (pick a slower preset for smaller files when export time does not matter)", choices=VIDEO_PRESETS)
