@@ -480,22 +480,36 @@ def _replay_config(session, args) -> Config:
         if "max_per_sender" not in (tree.get("crowd") or {}):
             # recorded before one sender was limited: every participant it heard was accepted
             tree = merge(tree, {"crowd": {"max_per_sender": 0}})
-        tree = merge(tree, overrides_from_sets(args.sets))
-        relaxed: list[str] = []
+        where = f"{session.path} (recorded config)"
+        # what the recording ran with is replayed even where a check added since refuses it;
+        # what --set changes now is checked as any new config is
+        recorded_problems: list[tuple[str, str]] = []
+        relaxed: list[tuple[str, str]] = []
         try:
-            cfg = from_tree(tree, f"{session.path} (recorded config)", base.base_dir, relaxed)
+            from_tree(tree, where, base.base_dir, recorded_problems)
+            tree = merge(tree, overrides_from_sets(args.sets))
+            cfg = from_tree(tree, where, base.base_dir, relaxed)
+        except ConfigError as exc:
+            raise UserError(f"{exc} — the session was recorded with a config this version does not accept") from None
+        new = [(at, problem) for at, problem in relaxed if problem not in {p for _, p in recorded_problems}]
+        if new:
+            raise UserError(f"--set makes {new[0][0]}: {new[0][1]}")
+        try:
             # the scenes the recording could switch to, as they were then: a session recorded
             # with a venue's own scenes replays exactly at the desk (older sessions carry none,
-            # and switch to the shipped scenes of the same names)
+            # and switch to the scenes of the recorded folder, built over the recorded config)
             recorded = session.header.get("scenes")
             scenes = (recorded_scenes(recorded, f"{session.path} (recorded scenes)", to_dict(cfg), relaxed)
                       if recorded is not None else
-                      scene_library(base.base_dir, cfg.scene.folder).checked_over(to_dict(cfg), str(session.path),
-                                                                                   relaxed))
+                      scene_library(base.base_dir, cfg.scene.folder, layers=(to_dict(cfg), {}), relaxed=relaxed))
         except ConfigError as exc:
             raise UserError(f"{exc} — the session was recorded with a config this version does not accept") from None
-        for problem in dict.fromkeys(relaxed):
-            log.warning("%s — replayed as recorded: this version refuses it in a new config", problem)
+        window = cfg.window.key_problem()        # said once, with the keys the desk gets
+        seen = {window}
+        for at, problem in relaxed:
+            if problem not in seen:             # a scene checked over the config repeats its problems
+                seen.add(problem)
+                log.warning("%s: %s — replayed as recorded: this version refuses it in a new config", at, problem)
         return dataclasses.replace(cfg, scenes=scenes, window=_desk_keys(cfg.window), recorded=True)
     # an oscdump log carries no config: the current one, at the log's tick rate
     sets = [f"sim.tick_hz={session.tick_hz}", f"sim.seed={session.seed}", *args.sets]

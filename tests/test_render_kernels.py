@@ -316,17 +316,19 @@ def test_a_render_looks_the_same_at_any_multiple_of_720_rows():
     splat_footprint pixels each way): 1440p and 4K frames of a swarm read as bright as 720p,
     where a fixed two-pixel splat made 4K a third darker (light squeezed into the tone curve's
     shoulder)."""
-    assert [splat_footprint(s) for s in (360, 720, 1080, 1439, 1440, 2160, 4320)] == [1, 1, 1, 1, 2, 3, 6]
-    swarm = make_swarm(30000, species_count=6, seed=3, spread=0.05)
+    assert [splat_footprint(s) for s in (360, 720, 1080, 1439, 1440, 2159.997, 2160, 4320)] == [1, 1, 1, 1, 2, 3, 3, 6]
     look = LookParams.from_settings(RenderSettings())
-    means = {}
-    for w, h in ((1280, 720), (2560, 1440), (3840, 2160)):
-        r = CpuRenderer(RenderSettings(), 6, swarm.aspect, w, h)
-        for _ in range(3):
-            frame = r.render(swarm, look)
-        means[h] = channels(frame)[..., 1:].mean()
-    assert means[720] > 3
-    assert abs(means[1440] / means[720] - 1) < 0.02 and abs(means[2160] / means[720] - 1) < 0.02, means
+    # a world aspect written with five decimals frames 4K at 2159.997 pixels per unit
+    for aspect in (16 / 9, 1.77778):
+        swarm = make_swarm(30000, species_count=6, aspect=aspect, seed=3, spread=0.05)
+        means = {}
+        for w, h in ((1280, 720), (2560, 1440), (3840, 2160)):
+            r = CpuRenderer(RenderSettings(), 6, swarm.aspect, w, h)
+            for _ in range(3):
+                frame = r.render(swarm, look)
+            means[h] = channels(frame)[..., 1:].mean()
+        assert means[720] > 3
+        assert abs(means[1440] / means[720] - 1) < 0.02 and abs(means[2160] / means[720] - 1) < 0.02, (aspect, means)
 
 
 def test_palette_repeats_and_is_linear():

@@ -313,17 +313,32 @@ def test_a_session_recorded_before_a_check_was_added_replays_as_recorded(tmp_pat
     header["config"]["audio"].update(root_hz=300.0, octaves=5.0)
     header["config"]["window"]["hud_key"] = "not a key"
     header["scenes"]["harbour"]["audio"] = {"octaves": 5.0}
-    rec.write_text("\n".join([json.dumps(header)] + lines[1:]) + "\n")
+    lines_of_events = lines[1:]
+    rec.write_text("\n".join([json.dumps(header)] + lines_of_events) + "\n")
     from installation.config import ConfigError, load_config
     with pytest.raises(ConfigError, match="root_hz"):
         load_config(env={}, sets=["audio.root_hz=300", "audio.octaves=5"])
     for args in (["--headless"], ["--speed", "8"]):      # a window too: the desk's keys
         out = tmp_path / "replay.json"
         r = cli(["replay", str(rec), *args, "--no-audio", "--summary", str(out)], env)
-        assert "root_hz = 300 with octaves = 5" in r.stderr and "replayed as recorded" in r.stderr, r.stderr[-3000:]
-        assert "'not a key'" in r.stderr and "hud_key 'h'" in r.stderr
+        # each problem said once (the scenes checked over the config repeat the config's)
+        assert r.stderr.count("root_hz = 300 with octaves = 5") == 1, r.stderr[-3000:]
+        assert "replayed as recorded" in r.stderr
+        assert r.stderr.count("'not a key'") == 1 and "hud_key 'h'" in r.stderr
         s = summary(out)
         assert s["scene"] == "harbour" and s["state_hash"] == summary(live)["state_hash"]
+    # what --set changes now is checked as a new config is: one line, exit 2
+    r = cli(["replay", str(rec), "--headless", "--no-audio", "--set", "audio.samplerate=44100"], env, check=False)
+    lines = [line for line in r.stderr.splitlines() if line.startswith("error")]
+    assert r.returncode == 2 and len(lines) == 1 and "--set" in lines[0] and "44100" in lines[0], r.stderr[-2000:]
+    # a session recorded before headers carried the scenes switches to its folder's, built
+    # over the recorded config: an older version's scene file that aliases there too
+    del header["scenes"]
+    (tmp_path / "scenes" / "harbour.toml").write_text("[sim]\nflow_strength = 2.5\n[audio]\noctaves = 5.0\n")
+    rec.write_text("\n".join([json.dumps(header)] + lines_of_events) + "\n")
+    out = tmp_path / "older.json"
+    r = cli(["replay", str(rec), "--headless", "--no-audio", "--summary", str(out)], env)
+    assert summary(out)["scene"] == "harbour" and summary(out)["state_hash"] == summary(live)["state_hash"]
 
 
 def test_a_replay_in_a_window_ends_on_the_recorded_state(recorded):

@@ -102,10 +102,11 @@ def _check_value(where: str, f: dataclasses.Field, hint: Any, value: Any) -> Any
     return out
 
 
-def build_section(cls, values: Mapping[str, Any], where: str, relaxed: list[str] | None = None):
+def build_section(cls, values: Mapping[str, Any], where: str, relaxed: list[tuple[str, str]] | None = None):
     """One section dataclass from a mapping, checking every key and value. With `relaxed` (a
-    recorded session's config), what the section's `validate()` refuses is appended to it
-    instead of raised: the recording ran with those values, and its replay must too."""
+    recorded session's config), what the section's `validate()` refuses is appended to it as
+    (where, problem) instead of raised: the recording ran with those values, and its replay
+    must too."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
@@ -134,7 +135,7 @@ def build_section(cls, values: Mapping[str, Any], where: str, relaxed: list[str]
         except ValueError as exc:
             if relaxed is None:
                 raise ConfigError(f"{where}: {exc}") from None
-            relaxed.append(f"{where}: {exc}")
+            relaxed.append((where, str(exc)))
     return obj
 
 
@@ -230,7 +231,7 @@ def _stray_key(root_cls, hints, sections, key: str) -> str:
     return f"{head} and no section has such a key: put each key under its [section] header"
 
 
-def check_tree(root_cls, tree: Mapping, where: str, relaxed: list[str] | None = None):
+def check_tree(root_cls, tree: Mapping, where: str, relaxed: list[tuple[str, str]] | None = None):
     """Validate a whole (possibly partial) tree against the root schema (`relaxed`: as in
     build_section)."""
     hints = typing.get_type_hints(root_cls)

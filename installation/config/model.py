@@ -93,7 +93,7 @@ def to_dict(config: Config) -> dict:
 
 
 def from_tree(tree: Mapping, where: str, base_dir: str | None = None,
-              relaxed: list[str] | None = None) -> Config:
+              relaxed: list[tuple[str, str]] | None = None) -> Config:
     kwargs = check_tree(Config, tree, where, relaxed)
     if base_dir is not None:
         kwargs["base_dir"] = base_dir
@@ -125,7 +125,7 @@ def list_scenes(config: Config) -> list[str]:
 
 
 def _check_scene(tree: Mapping, where: str, layers: tuple[Mapping, Mapping] | None = None,
-                 relaxed: list[str] | None = None) -> dict:
+                 relaxed: list[tuple[str, str]] | None = None) -> dict:
     """A scene's overlay, checked as it would run: over the config's own keys (`layers`: the
     file's below it, the environment's and --set's above), so a scene that is fine alone but
     not with the config (a root_hz that the config's octaves take past Nyquist) is refused,
@@ -190,24 +190,25 @@ class SceneLibrary(Mapping):
     def __len__(self) -> int:
         return len(self._scenes)
 
-    def checked_over(self, base: Mapping, where: str, relaxed: list[str] | None = None) -> "SceneLibrary":
+    def checked_over(self, base: Mapping, where: str) -> "SceneLibrary":
         """The library with each scene checked again over `base`, the config a switch builds
         it on (the start config, start scene included): one that only fails there (a root_hz
-        the start scene's octaves take past Nyquist) is broken now, not refused at 21:00.
-        `relaxed`: as in loader.build_section (a replay's recorded config)."""
+        the start scene's octaves take past Nyquist) is broken now, not refused at 21:00."""
         scenes, broken = {}, dict(self.broken)
         for name, tree in self._scenes.items():
             try:
-                scenes[name] = _check_scene(tree, f"{where} scene '{name}'", (base, {}), relaxed)
+                scenes[name] = _check_scene(tree, f"{where} scene '{name}'", (base, {}))
             except ConfigError as exc:
                 broken[name] = str(exc)
         return SceneLibrary(scenes, broken)
 
 
 def scene_library(base_dir: str, folder: str, config_file: Path | None = None,
-                  layers: tuple[Mapping, Mapping] | None = None) -> SceneLibrary:
+                  layers: tuple[Mapping, Mapping] | None = None,
+                  relaxed: list[tuple[str, str]] | None = None) -> SceneLibrary:
     """Every scene of the folder, read and checked now, so a switch never reads the disk.
-    `layers`: the config's trees each scene is checked between (see `_check_scene`).
+    `layers`: the config's trees each scene is checked between (see `_check_scene`);
+    `relaxed`: as in loader.build_section (a replay's recorded config).
 
     A folder shared with the config (`folder = "."`) also holds the config itself and alias
     files: they are not scenes, so they are passed over, not reported as broken ones. A file
@@ -231,14 +232,14 @@ def scene_library(base_dir: str, folder: str, config_file: Path | None = None,
             if problem:
                 raise ConfigError(f"{path}: the file name '{path.stem}' is no scene name: {problem}; "
                                   f"rename it to {fixed_scene_name(path.stem)}.toml")
-            scenes[path.stem] = _check_scene(tree, str(path), layers)
+            scenes[path.stem] = _check_scene(tree, str(path), layers, relaxed)
         except ConfigError as exc:
             broken[path.stem] = str(exc)
     return SceneLibrary(scenes, broken)
 
 
 def recorded_scenes(data: Any, where: str, base: Mapping | None = None,
-                    relaxed: list[str] | None = None) -> SceneLibrary:
+                    relaxed: list[tuple[str, str]] | None = None) -> SceneLibrary:
     """A session header's `scenes` (name → overlay), each checked like a scene file, over
     `base` (the recorded config, which the replay's switches build on, as the live ones did).
     One this version cannot use is refused if the session switches to it, as a broken file is

@@ -62,7 +62,9 @@ def splat_footprint(scale: float) -> int:
     one more per REFERENCE_ROWS. A lone particle then covers the same share of the picture at
     any size: light squeezed into a third of the area at 4K, nine times as bright per pixel,
     went into the tone curve's shoulder, and a 4K render read a third darker than 720p."""
-    return max(1, int(scale / REFERENCE_ROWS + 1e-6))
+    # half a pixel of slack: a world aspect written with five decimals (1.77778) frames a 4K
+    # picture at 2159.997 pixels per unit, which must not drop a whole step
+    return max(1, int((scale + 0.5) / REFERENCE_ROWS))
 
 
 @dataclass(frozen=True)
