@@ -528,24 +528,31 @@ def _desk_keys(window):
     return dataclasses.replace(window, hud_key=default.hud_key, quit_keys=default.quit_keys)
 
 
-def _validated_events(session, cfg: Config) -> tuple[dict[int, list[InputEvent]], int]:
-    """Events by tick. Recorded sessions hold accepted events; an oscdump log's raw messages
-    go through the same validator live input does."""
-    by_tick: dict[int, list[InputEvent]] = {}
-    rejected = 0
-    validator = None
-    if session.kind == "oscdump":
-        from .osc.validate import Validator
-        validator = Validator(cfg.osc, cfg.base_dir, operator_ok=lambda src: True)
-    for te in session.events:
-        ev = te.event
-        if validator is not None:
-            ev = validator.check(ev.addr, list(ev.args), ev.src, ev.t)
-            if not isinstance(ev, InputEvent):
-                rejected += 1
-                continue
-        by_tick.setdefault(te.tick, []).append(ev)
-    return by_tick, rejected
+def _replay_input(session, cfg: Config):
+    """How to walk the session's input, (tick, event) in order, from its start each time.
+    Recorded sessions hold accepted events; an oscdump log's raw messages go through the same
+    validator live input does, and those it refuses are left out."""
+    def walk():
+        validator = None
+        if session.kind == "oscdump":
+            from .osc.validate import Validator
+            validator = Validator(cfg.osc, cfg.base_dir, operator_ok=lambda src: True)
+        for te in session.events:
+            ev = te.event
+            if validator is not None:
+                ev = validator.check(ev.addr, list(ev.args), ev.src, ev.t)
+                if not isinstance(ev, InputEvent):
+                    continue
+            yield te.tick, ev
+    return walk
+
+
+def _input_counts(session, walk) -> tuple[int, int]:
+    """(events replayed, messages the validator refused): an oscdump log's take a walk."""
+    if session.kind != "oscdump":
+        return len(session.events), 0
+    accepted = sum(1 for _ in walk())
+    return accepted, len(session.events) - accepted
 
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv")     # containers that hold H.264 + AAC as players expect
@@ -589,10 +596,10 @@ def replay_command(args) -> int:
         print(f"sent {counts.get('sent', counts)} messages to {host}:{port}")
         return 0
     cfg = _replay_config(session, args)
-    by_tick, rejected = _validated_events(session, cfg)
+    walk = _replay_input(session, cfg)
     try:
-        return _replay(args, session, cfg, by_tick, rejected)
-    except ExportError as exc:
+        return _replay(args, session, cfg, walk, _input_counts(session, walk))
+    except (ExportError, SessionError) as exc:     # a SessionError now: the file changed under the replay
         raise UserError(str(exc)) from None
 
 
@@ -600,7 +607,7 @@ def _keep_none(frame) -> None:
     """A headless replay's frames: only the last one counts (the summary's frame_hash)."""
 
 
-def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
+def _replay(args, session, cfg: Config, walk, counts: tuple[int, int]) -> int:
     import os
     import shutil
     import tempfile
@@ -608,12 +615,14 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
     from .frame_worker import FrameWorker
     from .session.errors import ExportError
     from .session.export import Progress, VideoWriter, WavWriter, mux_audio
+    from .session.feed import TickFeed
     stop = StopFlag()
     stop.install_signals()
     total = session.ticks
     exporting = bool(args.export)
     size = args.size if (exporting and args.size) else None
-    pipeline = Pipeline(cfg, render_size=size, time_of_day=_session_clock(session))
+    clock = _session_clock(session)      # once: it may walk the whole session
+    pipeline = Pipeline(cfg, render_size=size, time_of_day=clock)
     if pipeline.guard.warning:      # switched off by the config (with its phrase): said as `run` says it
         log.warning(pipeline.guard.warning)
     display = None if (exporting or args.headless) else open_display(cfg, False, (pipeline.renderer.width, pipeline.renderer.height),
@@ -634,7 +643,7 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
         audio = open_audio(cfg, offline, False, first=pipeline.audio)
     out = Path(args.export) if exporting else None
     tmp = None          # the export's temporary files: beside the video, hidden, always removed
-    wav = video = worker = progress = None
+    wav = video = worker = progress = feed = None
     wav_path = None
     stats = LoopStats()
     audio_final = None
@@ -677,7 +686,8 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
             """The HUD of a replay in a window: where in the session, how fast, paused or not."""
             state = "paused (space plays, . steps)" if stage.paused else f"at {args.speed:g}x"
             return {"replay": f"{stage.p.tick / hz:.1f} s of {total / hz:.1f} s, {state}", "scene": stage.p.mixer.current_name}
-        stage = RunStage(pipeline, source=lambda tick: by_tick.get(tick, []), display=display, audio=audio, stop=stop,
+        feed = TickFeed(walk)
+        stage = RunStage(pipeline, source=feed, display=display, audio=audio, stop=stop,
                          audio_sink=_naming_errors(wav.write, wav_path) if wav else None, hud=cfg.window.hud,
                          frame_worker=worker, extra_status=replay_status)
         stage.transport = True
@@ -689,7 +699,7 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
             to it, so back means again from the start; the picture and sound resume from there."""
             target = min(total, max(0, stage.p.tick + int(round(seconds * cfg.sim.tick_hz))))
             if target < stage.p.tick:
-                stage.p = shown_to_a_viewer(Pipeline(cfg, render_size=size, time_of_day=_session_clock(session)))
+                stage.p = shown_to_a_viewer(Pipeline(cfg, render_size=size, time_of_day=clock))
             log.info("seek to %.1f s", target / cfg.sim.tick_hz)
             # a seek back into an hour-long session simulates for minutes: the window keeps
             # answering (Esc, close, Ctrl-C, SIGTERM end it; another seek key waits), and the
@@ -698,7 +708,7 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
             shown = time.monotonic()
             try:
                 while stage.p.tick < target:
-                    stage.p.advance(by_tick.get(stage.p.tick, []))
+                    stage.p.advance(feed(stage.p.tick))     # back to tick 0: it reads from the start
                     if stage.p.tick % 30 == 0 and time.monotonic() - shown > 0.25:
                         if not base_keep_going():
                             return
@@ -761,6 +771,8 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
         raise ExportError(f"{exc}{_low_space_hint(out.parent if out else Path('.'))}") from None
     finally:
         release()
+        if feed is not None:
+            feed.close()
         if video is not None:
             video.abort()       # after an error (a no-op once closed): no encoder left running
         if wav is not None:
@@ -770,8 +782,8 @@ def _replay(args, session, cfg: Config, by_tick, rejected: int) -> int:
                 pass
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-    summary = _summary(pipeline, stats, audio_final, None, {"replayed_events": sum(len(v) for v in by_tick.values()),
-                                                      "replay_rejected": rejected, "session_ticks": total,
+    summary = _summary(pipeline, stats, audio_final, None, {"replayed_events": counts[0],
+                                                      "replay_rejected": counts[1], "session_ticks": total,
                                                       "session_truncated": bool(session.truncated),
                                                       "session_gaps": len(session.gaps)})
     # A replay drops no tick: when a frame falls behind, the loop's catch-up limit slows the
@@ -850,6 +862,7 @@ def analyze_command(args) -> int:
     from .session.analyze import analyze
     from .session.errors import SessionError
     from .session.export import Progress
+    from .session.feed import TickFeed
     from .session.reader import read_session
     try:
         session = read_session(args.session)     # an unreadable session leaves no empty --out behind
@@ -860,11 +873,13 @@ def analyze_command(args) -> int:
         log.warning("--out %s holds an analysis already: its files are replaced by this one's", args.out)
     args.sets = []
     cfg = _replay_config(session, args)
-    by_tick, _ = _validated_events(session, cfg)
     progress = Progress(session.ticks, "analyze", unit="ticks")
     try:
-        timeline = replay_timeline(cfg, by_tick, session.ticks, _session_clock(session), progress.update)
+        with TickFeed(_replay_input(session, cfg)) as feed:
+            timeline = replay_timeline(cfg, feed, session.ticks, _session_clock(session), progress.update)
         progress.update(session.ticks)      # every tick is in: 100 %, not the last 30-tick step
+    except SessionError as exc:             # the file changed under the replay
+        raise UserError(str(exc)) from None
     finally:
         progress.close()
     result = analyze(session, args.out, timeline)
@@ -876,7 +891,8 @@ def replay_timeline(cfg: Config, by_tick, ticks: int, time_of_day=None, on_tick=
     """What a headless replay of `ticks` ticks sees, tick by tick (`session.timeline`). The
     frames are drawn behind the simulation (`FrameWorker`), as a headless replay's are: a
     night's session takes hours to analyse, and this is the faster way on any core count.
-    Whether the flash guard changed a tick's frame is noted as each frame is drawn."""
+    Whether the flash guard changed a tick's frame is noted as each frame is drawn.
+    `by_tick`: {tick: events}, or a callable(tick) -> events such as a `TickFeed`."""
     import numpy as np
     from .audio.offline import OfflineAudio
     from .frame_worker import FrameWorker
@@ -893,7 +909,7 @@ def replay_timeline(cfg: Config, by_tick, ticks: int, time_of_day=None, on_tick=
     worker = FrameWorker(pipeline, note_frame)
     try:
         for tick in range(ticks):
-            events = by_tick.get(tick, [])
+            events = by_tick(tick) if callable(by_tick) else by_tick.get(tick, [])
             pipeline.advance(events)
             audio.publish(pipeline.audio)
             audio.render_to_tick(tick, cfg.sim.tick_hz)

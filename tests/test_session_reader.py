@@ -303,3 +303,88 @@ def test_write_oscdump_plays_through_real_oscsendfile(tmp_path, require):
     span = got[-1].t - got[0].t
     want = (events[-1].event.t - events[0].event.t) / 4
     assert abs(span - want) < 0.05 + 0.1 * want
+
+
+# ---- long sessions: read as they are used, never held -------------------------------------
+
+def write_session(path: Path, ticks: list[int]) -> list[TickedEvent]:
+    """A session file in the recorder's format, one event per entry of `ticks`, in that order."""
+    from installation.session.format import end_line, event_line, header_line
+    events = [TickedEvent(tick, InputEvent(f"/crowd/p{i % 30}/touch", "fff", (0.25, 0.5, 1.0),
+                                           f"10.0.0.{i % 30}:5000", tick / 60 + i * 1e-6))
+              for i, tick in enumerate(ticks)]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(header_line({"format": "living-mosaic-session", "version": 1, "seed": 2, "tick_hz": 60,
+                             "config": {}, "part": 0}))
+        for te in events:
+            f.write(event_line(te.tick, te.event))
+        f.write(end_line(max(ticks) + 1))
+    return events
+
+
+def traced_peak(fn) -> int:
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_long_session_is_read_in_bounded_memory(tmp_path):
+    """A day's session holds tens of millions of events: reading one and walking its events
+    (analyze, --send, --write-oscdump) or feeding them to a replay tick by tick must not hold
+    them. 50 000 events as a list of objects take ~22 MiB; walked, about 0.05 MiB; fed, ~1 MiB
+    (the feed's read-ahead, the same for any length)."""
+    from installation.session.feed import TickFeed
+    n = 50_000
+    path = tmp_path / "day.jsonl"
+    write_session(path, [i // 10 for i in range(n)])
+    seen = []
+
+    def walk():
+        s = read_session(path)
+        seen.append(sum(1 for _ in s.events))
+
+    def feed():
+        s = read_session(path)
+        with TickFeed(lambda: ((te.tick, te.event) for te in s.events)) as events_at:
+            seen.append(sum(len(events_at(tick)) for tick in range(s.ticks)))
+
+    listed = traced_peak(lambda: seen.append(len(list(read_session(path).events))))
+    walked, fed = traced_peak(walk), traced_peak(feed)
+    assert seen == [n, n, n]
+    assert listed > 15 * 2**20, listed
+    assert walked < 2 * 2**20 and walked * 8 < listed, (walked, listed)
+    assert fed < 4 * 2**20 and fed * 4 < listed, (fed, listed)
+
+
+def test_events_out_of_tick_order_are_walked_sorted(tmp_path):
+    """A hand-edited file: walked in tick order (file order within a tick), from the disk."""
+    ticks = [5, 3, 3, 9, 0, 5, 3, 9, 1]
+    events = write_session(tmp_path / "edited.jsonl", ticks)
+    s = read_session(tmp_path / "edited.jsonl")
+    want = sorted(events, key=lambda te: te.tick)
+    assert s.events == want and list(s.events) == want       # twice: each walk reads it again
+    assert s.events[0] == want[0] and s.events[-1] == want[-1] and s.events[4] == want[4]
+    assert len(s.events) == len(ticks) and "out of tick order" in s.notes[0]
+
+
+def test_the_replay_feed_reads_ahead_starts_over_and_reports_errors(tmp_path):
+    from installation.session.feed import TickFeed
+    events = write_session(tmp_path / "s.jsonl", [0, 0, 2, 7, 7, 7, 30])
+    s = read_session(tmp_path / "s.jsonl")
+    want = {t: [te.event for te in events if te.tick == t] for t in range(31)}
+    with TickFeed(lambda: ((te.tick, te.event) for te in s.events), chunk_events=2, chunks_ahead=1) as feed:
+        assert [feed(t) for t in range(31)] == [want[t] for t in range(31)]
+        assert feed(30) == want[30]                         # the same tick again
+        assert [feed(t) for t in range(8)] == [want[t] for t in range(8)]   # a seek back
+
+    def broken():
+        yield 0, "ok"
+        raise SessionError("s.jsonl: the file changed while it was being read")
+    with TickFeed(broken) as feed:
+        assert feed(0) == ["ok"]
+        with pytest.raises(SessionError, match="changed"):
+            feed(1)

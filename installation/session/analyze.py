@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,10 @@ _SENSOR = re.compile(r"^/sensor/([A-Za-z0-9_-]{1,32})/level$")
 
 # ---- the events as columns -----------------------------------------------------------------
 
+def _floats(a: array) -> np.ndarray:
+    return np.frombuffer(a, dtype=np.float64) if a else np.zeros(0, np.float64)
+
+
 def _num(v) -> float | None:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
@@ -42,25 +47,28 @@ def _num(v) -> float | None:
 
 
 class EventTable:
-    """The session's events sorted into what the analysis needs."""
+    """The session's events sorted into what the analysis needs, in one walk over them.
+
+    Kept as compact arrays (under 50 bytes an event), never as an object per event:
+    a day's session holds tens of millions."""
 
     def __init__(self, session):
         hz = float(session.tick_hz)
         self.kinds: dict[str, int] = {}
-        times, who, left = [], [], []
-        touch_t, touch_x, touch_y = [], [], []
-        self.pulse_s: list[float] = []
-        self.emotion: list[tuple[float, float, float]] = []
-        self.motion: list[tuple[float, float]] = []
+        ids: dict[str, int] = {}                # a phone's id -> its number in crowd_id
+        times, who, left = array("d"), array("i"), array("b")
+        touch_t, touch_x, touch_y = array("d"), array("d"), array("d")
+        pulse, emotion, motion, every = array("d"), array("d"), array("d"), array("d")
         for te in session.events:
             ev = te.event
             s = te.tick / hz
+            every.append(s)
             m = _CROWD.match(ev.addr)
             if m:
                 pid, what = m.groups()
                 kind = what
                 times.append(s)
-                who.append(pid)
+                who.append(ids.setdefault(pid, len(ids)))
                 left.append(what == "leave")
                 if what == "touch" and len(ev.args) >= 2:
                     x, y = _num(ev.args[0]), _num(ev.args[1])
@@ -71,39 +79,42 @@ class EventTable:
                 elif what == "emotion" and len(ev.args) >= 2:
                     v, a = _num(ev.args[0]), _num(ev.args[1])
                     if v is not None and a is not None:
-                        self.emotion.append((s, v, a))
+                        emotion.extend((s, v, a))
                 elif what == "motion" and ev.args:
                     e = _num(ev.args[0])
                     if e is not None:
-                        self.motion.append((s, e))
+                        motion.extend((s, e))
             elif _SENSOR.match(ev.addr):
                 kind = "sensor"
             elif ev.addr == "/pulse":
                 kind = "pulse"
-                self.pulse_s.append(s)
+                pulse.append(s)
             elif ev.addr.startswith(("/scene", "/param/", "/master/", "/blackout", "/record/")):
                 kind = "operator"
             else:
                 kind = "other"
             self.kinds[kind] = self.kinds.get(kind, 0) + 1
-        self.crowd_s = np.asarray(times, dtype=np.float64)
-        self.crowd_id = who
-        self.crowd_left = left
-        self.touch_s = np.asarray(touch_t, dtype=np.float64)
-        self.touch_x = np.asarray(touch_x, dtype=np.float64)
-        self.touch_y = np.asarray(touch_y, dtype=np.float64)
-        self.all_s = np.asarray([te.tick / hz for te in session.events], dtype=np.float64)
-        self.distinct = len(set(who))
+        self.crowd_s = _floats(times)
+        self.crowd_id = np.frombuffer(who, dtype=np.intc) if who else np.zeros(0, np.intc)
+        self.crowd_left = np.frombuffer(left, dtype=np.int8) != 0 if left else np.zeros(0, bool)
+        self.touch_s = _floats(touch_t)
+        self.touch_x = _floats(touch_x)
+        self.touch_y = _floats(touch_y)
+        self.pulse_s = _floats(pulse)
+        self.emotion = _floats(emotion).reshape(-1, 3)      # (seconds, valence, arousal)
+        self.motion = _floats(motion).reshape(-1, 2)        # (seconds, energy)
+        self.all_s = _floats(every)
+        self.distinct = len(ids)
 
     def participants_per_second(self, seconds: int) -> np.ndarray:
         """Phones present at the end of each second: their latest message is less than
         PARTICIPANT_WINDOW_S old and is not a /leave. Each phone's presence is a set of
         disjoint half-open intervals [first, last + window), counted with a difference array."""
         diff = np.zeros(seconds + 1, dtype=np.int64)
-        since: dict[str, float] = {}
-        until: dict[str, float] = {}
+        since: dict[int, float] = {}
+        until: dict[int, float] = {}
 
-        def close(pid: str, end: float) -> None:
+        def close(pid: int, end: float) -> None:
             # Second k is sampled at the instant k + 1: covered when start <= k + 1 < end.
             lo = max(0, math.ceil(since.pop(pid)) - 1)
             hi = min(seconds, math.ceil(end) - 1)
@@ -197,13 +208,13 @@ def _plot_mood(path: Path, ev: EventTable, tl: Timeline | None, duration: float)
                        label="attract mode (virtual crowd)" if k == 0 else None)
         note = "the replayed control state"
     else:
-        if ev.emotion:
-            e = np.asarray(ev.emotion)
+        if len(ev.emotion):
+            e = ev.emotion
             for col, name in ((1, "valence"), (2, "arousal")):
                 x, y = _bins(e[:, 0], e[:, col])
                 ax.plot(x / scale, y, ".", ms=3, alpha=0.6, label=f"{name} (reported)", color=colors[name])
-        if ev.motion:
-            m = np.asarray(ev.motion)
+        if len(ev.motion):
+            m = ev.motion
             x, y = _bins(m[:, 0], m[:, 1])
             ax.plot(x / scale, y, ".", ms=3, alpha=0.6, label="energy (reported motion)", color=colors["energy"])
         note = "no replay timeline: raw reports from the phones"
@@ -286,8 +297,8 @@ def _plot_moments(path: Path, ev: EventTable, tl: Timeline | None, duration: flo
     else:
         ax.text(duration / scale / 2, 2, "no replay timeline: only operator pulses are known",
                 ha="center", va="center", fontsize=9, color="#555")
-    if ev.pulse_s:
-        ax.vlines(np.asarray(ev.pulse_s) / scale, 0.55, 3.45, color="#222", lw=0.8, linestyles="dotted",
+    if len(ev.pulse_s):
+        ax.vlines(ev.pulse_s / scale, 0.55, 3.45, color="#222", lw=0.8, linestyles="dotted",
                   label="/pulse")
         ax.legend(loc="upper right", fontsize=8)
     ax.set_yticks([1, 2, 3], labels)

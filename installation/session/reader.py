@@ -4,6 +4,10 @@
 (no end marker, a half-written last line, or a tail of zero bytes left by a power cut) reads up
 to its last whole line and says `truncated`; a bad line anywhere else raises SessionError
 naming the file and the line, because replaying around a hole would silently diverge.
+
+Reading checks every line up front but keeps no event: `Session.events` walks the files again
+each time it is used (`stream.SessionEvents`), up to where the check stopped, so a session
+of any length reads in the same little memory.
 """
 from __future__ import annotations
 
@@ -16,8 +20,10 @@ from pathlib import Path
 from ..events import InputEvent, TickedEvent
 from .errors import SessionError
 from .format import FORMAT, VERSION
+from .lines import Tally, open_file, raw_lines, walk_of
 from .oscdump import LineError, is_liblo_chatter, looks_like_oscdump, ntp_to_datetime, parse_line
 from .oscdump import write_oscdump  # noqa: F401  (part of this module's API)
+from .stream import Ends, SessionEvents
 
 OSCDUMP_SRC = "oscdump"
 DEFAULT_OSCDUMP_TICK_HZ = 60
@@ -27,7 +33,7 @@ DEFAULT_OSCDUMP_TICK_HZ = 60
 class Session:
     path: str
     header: dict
-    events: list[TickedEvent]
+    events: SessionEvents | list[TickedEvent]   # walked, not held: see stream.py
     end_ticks: int | None
     truncated: bool
     kind: str = "session"                 # "session" | "oscdump"
@@ -70,11 +76,7 @@ def read_session(path: str | os.PathLike, *, follow: bool = True,
     src "oscdump"; they are not validated here: the caller runs them through the OSC validator.
     """
     p = Path(path)
-    try:
-        f = open(p, "rb")
-    except OSError as e:
-        raise SessionError(f"{p}: cannot open the session: {e.strerror or e}") from None
-    with f:
+    with open_file(p) as f:
         first, lineno = _first_line(f, p)
         f.seek(0)
         if first.lstrip().startswith("{"):
@@ -96,7 +98,7 @@ def _from_its_start(session: Session) -> Session:
     start = session.header.get("start_tick", 0)
     if not _is_int(start) or start <= 0:
         return session
-    session.events = [TickedEvent(max(0, te.tick - start), te.event) for te in session.events]
+    session.events = session.events.shifted(start)
     if session.end_ticks is not None:
         session.end_ticks = max(0, session.end_ticks - start)
     session.notes.append(f"recorded from tick {start} of its run: replayed from the seed, at the "
@@ -121,37 +123,47 @@ def _decode(p: Path, lineno: int, raw: bytes) -> str:
 
 # ---- JSON Lines -----------------------------------------------------------------------------
 
-def _read_jsonl(p: Path, f) -> Session:
-    header = None
-    events: list[TickedEvent] = []
-    end = None
-    next_name = None
-    truncated = False
-    ordered = True
-    last_tick = -1
-    for lineno, raw in enumerate(f, start=1):
-        whole = raw.endswith(b"\n")
-        if not whole:
-            raw = raw.rstrip(b"\x00")      # a power cut can leave zeros past the last write
-            if not raw.strip():
-                truncated = True
-                break
+def _jsonl_objects(p: Path, f, tally: Tally, limit: int | None = None):
+    """(lineno, offset, object) of each line that holds one. A cut-short tail ends the walk
+    and says so in `tally`; a bad line anywhere else raises SessionError."""
+    for lineno, start, end, raw, whole in raw_lines(f, limit):
         if not raw.strip():
+            if not whole:
+                tally.truncated = True      # zeros and nothing else: a power cut
+                return
+            tally.end = end
             continue
         try:
             obj = json.loads(raw.decode("utf-8"))
         except ValueError as e:             # UnicodeDecodeError is a ValueError too
             if not whole:
-                truncated = True            # the line being written when the run died
-                break
+                tally.truncated = True      # the line being written when the run died
+                return
             why = "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else f"not valid JSON ({e.msg})"
             raise SessionError(f"{p}: line {lineno}: {why}") from None
+        tally.end = end
+        yield lineno, start, obj
+
+
+def _is_end(obj) -> bool:
+    return isinstance(obj, dict) and obj.get("end") is True
+
+
+def _read_jsonl(p: Path, f) -> Session:
+    tally = Tally()
+    header = None
+    end = None
+    next_name = None
+    count, ends = 0, Ends()
+    ordered = True
+    last_tick = -1
+    for lineno, _, obj in _jsonl_objects(p, f, tally):
         if header is None:
             header = _check_header(p, lineno, obj)
             continue
         if end is not None:
             raise SessionError(f"{p}: line {lineno}: text after the end marker")
-        if isinstance(obj, dict) and obj.get("end") is True:
+        if _is_end(obj):
             ticks = obj.get("ticks")
             if not _is_int(ticks) or ticks < 0:
                 raise SessionError(f"{p}: line {lineno}: the end marker needs \"ticks\": a whole number >= 0")
@@ -166,15 +178,13 @@ def _read_jsonl(p: Path, f) -> Session:
         if te.tick < last_tick:
             ordered = False
         last_tick = te.tick
-        events.append(te)
+        count += 1
+        ends.see(te)
     if header is None:
         raise SessionError(f"{p}: line 1: the header is cut short: nothing to replay")
     notes = []
     if not ordered:
-        events.sort(key=lambda e: e.tick)   # stable: same-tick events keep their file order
         notes.append("events were out of tick order and have been sorted")
-    if end is None:
-        truncated = True
     gaps = []
     lost = header.get("resumed")
     if isinstance(lost, dict):
@@ -183,8 +193,21 @@ def _read_jsonl(p: Path, f) -> Session:
         gaps.append(lost)
         notes.append(f"ticks {lost.get('from_tick')}..{lost.get('to_tick')} were not recorded (a write error: "
                      f"{lost.get('events')} events lost): from tick {lost.get('from_tick')} the replay is not exact")
-    return Session(str(p), header, events, end, truncated, "session", [str(p)], notes,
+    events = SessionEvents([_jsonl_walk(p, tally.end, ordered)], count, ends.first, ends.last)
+    return Session(str(p), header, events, end, tally.truncated or end is None, "session", [str(p)], notes,
                    next_part=next_name, gaps=gaps)
+
+
+def _jsonl_walk(p: Path, limit: int, ordered: bool):
+    def in_file_order():
+        with open_file(p) as f:
+            objects = _jsonl_objects(p, f, Tally(), limit)
+            next(objects, None)             # the header
+            for lineno, offset, obj in objects:
+                if not _is_end(obj):
+                    yield offset, _event(p, lineno, obj)
+
+    return walk_of(p, limit, ordered, in_file_order, lambda raw, tick, t: _event(p, 0, json.loads(raw)))
 
 
 def _is_int(v) -> bool:
@@ -271,50 +294,82 @@ def _follow_parts(first: Session, p: Path) -> Session:
 
 # ---- oscdump --------------------------------------------------------------------------------
 
-def _read_oscdump(p: Path, f, tick_hz: int) -> Session:
-    rows = []                    # (timetag, DumpLine, lineno)
-    skipped = 0
-    notes: list[str] = []
-    truncated = False
+def _dump_rows(p: Path, f, tally: Tally, limit: int | None = None):
+    """(offset, timetag, DumpLine) of each message of an oscdump log, in file order; a line
+    without a timetag takes the one before it. liblo's own chatter and messages whose
+    arguments cannot be read back are skipped and counted in `tally`."""
     last_tt = None
-    for lineno, raw in enumerate(f, start=1):
-        whole = raw.endswith(b"\n")
-        if not whole:
-            raw = raw.rstrip(b"\x00")
+    for lineno, start, end, raw, whole in raw_lines(f, limit):
         text = _decode(p, lineno, raw) if whole else raw.decode("utf-8", errors="replace")
         if not text.strip():
+            tally.end = end
             continue
         if is_liblo_chatter(text):
-            skipped += 1
+            tally.skipped += 1
+            tally.end = end
             continue
         try:
             d = parse_line(text)
         except LineError as e:
             if not whole:
-                truncated = True            # the last line, cut while oscdump was writing
-                break
+                tally.truncated = True      # the last line, cut while oscdump was writing
+                return
             if looks_like_oscdump(text):
                 # A message oscdump printed but whose arguments cannot be read back (an odd
                 # type from some sender): skip it, as the listener would reject it anyway.
-                skipped += 1
-                if len(notes) < 5:
-                    notes.append(f"line {lineno}: skipped: {e}")
+                tally.skipped += 1
+                if len(tally.notes) < 5:
+                    tally.notes.append(f"line {lineno}: skipped: {e}")
+                tally.end = end
                 continue
             raise SessionError(f"{p}: line {lineno}: {e}") from None
         if not whole:
-            truncated = True                # oscdump ends every line: this one was cut or edited
-        tt = d.timetag if d.timetag is not None else last_tt
-        last_tt = tt
-        rows.append((tt, d, lineno))
-    known = [tt for tt, _, _ in rows if tt is not None]
-    t0 = min(known) if known else 0
-    events = []
-    for tt, d, _ in rows:
-        t = ((tt if tt is not None else t0) - t0) / (1 << 32)
-        tick = math.floor(t * tick_hz + 0.5)
-        events.append(TickedEvent(tick, InputEvent(d.addr, d.types, d.args, OSCDUMP_SRC, t)))
-    events.sort(key=lambda e: e.tick)        # stable: oscdump's line order within a tick
+            tally.truncated = True          # oscdump ends every line: this one was cut or edited
+        tally.end = end
+        last_tt = d.timetag if d.timetag is not None else last_tt
+        yield start, last_tt, d
+
+
+def _read_oscdump(p: Path, f, tick_hz: int) -> Session:
+    tally = Tally()
+    count = 0
+    t0 = None
+    ordered = True
+    prev = None
+    rows = []                   # the first and the last message: (timetag, DumpLine)
+    for _, tt, d in _dump_rows(p, f, tally):
+        count += 1
+        rows[1:] = [(tt, d)]
+        if tt is not None:
+            t0 = tt if t0 is None else min(t0, tt)
+            ordered = ordered and (prev is None or tt >= prev)
+            prev = tt
+    known = t0 is not None
+    t0 = t0 if known else 0
+
+    def event(tt, d, t=None) -> TickedEvent:
+        if t is None:
+            t = ((tt if tt is not None else t0) - t0) / (1 << 32)
+        return TickedEvent(math.floor(t * tick_hz + 0.5), InputEvent(d.addr, d.types, d.args, OSCDUMP_SRC, t))
+
+    def in_file_order():
+        with open_file(p) as g:
+            for offset, tt, d in _dump_rows(p, g, Tally(), tally.end):
+                yield offset, event(tt, d)
+
+    def read_at(raw: bytes, tick: int, t: float) -> TickedEvent:
+        return event(None, parse_line(raw.decode("utf-8", "replace")), t)
+
+    # a later timetag never gives an earlier tick: in timetag order is in tick order
+    walk = walk_of(p, tally.end, ordered, in_file_order, read_at)
+    ends = Ends()
+    if ordered and count:
+        ends.first, ends.last = event(*rows[0]), event(*rows[-1])
+    elif count:
+        for _, te in in_file_order():       # ticks need t0: a second look
+            ends.see(te)
     created = ntp_to_datetime(t0).isoformat(timespec="seconds") if known else ""
     header = {"format": FORMAT, "version": VERSION, "created": created, "seed": 1,
               "tick_hz": int(tick_hz), "config": {}, "source": "oscdump"}
-    return Session(str(p), header, events, None, truncated, "oscdump", [str(p)], notes, skipped)
+    return Session(str(p), header, SessionEvents([walk], count, ends.first, ends.last), None, tally.truncated, "oscdump",
+                   [str(p)], tally.notes, tally.skipped)
