@@ -35,8 +35,11 @@ def cli(args, env, timeout=240, check=True) -> subprocess.CompletedProcess:
     return r
 
 
-def start(args, env) -> subprocess.Popen:
-    return subprocess.Popen(CLI + list(args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def start(args, env, own_group: bool = False) -> subprocess.Popen:
+    """The CLI running (`own_group`: in a process group of its own, as a terminal's foreground
+    job is, so a test can signal the group as Ctrl-C does)."""
+    return subprocess.Popen(CLI + list(args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=own_group)
 
 
 def wait_for_first_frame(proc: subprocess.Popen, timeout=180) -> list[str]:

@@ -97,8 +97,9 @@ def test_an_export_the_disk_cannot_take_is_one_line_exit_1_and_leaves_nothing(se
     assert os.listdir(outdir) == []
 
 
-def _interrupted(proc, started, wait_s: float, sig: str) -> str:
-    """Send `sig` `wait_s` after the log line for which `started` is true; the command's stderr."""
+def _interrupted(proc, started, wait_s: float, sig: str, group: bool = False) -> str:
+    """Send `sig` `wait_s` after the log line for which `started` is true (`group`: to the
+    command's whole process group, as a terminal's Ctrl-C does); the command's stderr."""
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -107,7 +108,10 @@ def _interrupted(proc, started, wait_s: float, sig: str) -> str:
             if started(line):
                 break
         time.sleep(wait_s)
-        proc.send_signal(getattr(signal, sig))
+        if group:
+            os.killpg(proc.pid, getattr(signal, sig))
+        else:
+            proc.send_signal(getattr(signal, sig))
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
@@ -115,19 +119,20 @@ def _interrupted(proc, started, wait_s: float, sig: str) -> str:
     return err
 
 
-@pytest.mark.parametrize("sig", ["SIGINT", "SIGHUP"])
-def test_a_signal_stops_an_export_with_status_1_and_says_what_the_video_holds(sessions, tmp_path, sig):
+@pytest.mark.parametrize("sig, group", [("SIGINT", False), ("SIGHUP", False), ("SIGINT", True)])
+def test_a_signal_stops_an_export_with_status_1_and_says_what_the_video_holds(sessions, tmp_path, sig, group):
     """An export stopped before its end is not done: it exited 0, as if the hour were in the
-    video. Now: the frames so far, in a whole video, one line saying so, and status 1."""
+    video. Now: the frames so far, in a whole video, one line saying so, and status 1. Ctrl-C
+    in a terminal signals the whole group: the encoder must not die with the video in it."""
     if not hasattr(signal, sig):
         pytest.skip(f"no {sig} on this platform")
     env, _, _, long, _ = sessions
     outdir = tmp_path / "out"
     outdir.mkdir()
     video = outdir / "stopped.mp4"
-    proc = start(["replay", str(long), "--export", str(video), "--size", "320x180"], env)
+    proc = start(["replay", str(long), "--export", str(video), "--size", "320x180"], env, own_group=group)
     # once the first frame is out
-    err = _interrupted(proc, lambda line: f"/{LONG_TICKS} frames" in line, 1.5, sig)
+    err = _interrupted(proc, lambda line: f"/{LONG_TICKS} frames" in line, 1.5, sig, group)
     assert proc.returncode == 1, err[-2000:]
     assert "Traceback" not in err, err[-4000:]
     stopped = [ln for ln in err.splitlines() if ln.startswith("export stopped")]

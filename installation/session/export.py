@@ -88,8 +88,10 @@ class VideoWriter:
         # ffmpeg's messages go to a file, not a pipe nobody reads (a full pipe would hang it).
         self._err = tempfile.TemporaryFile()
         try:
+            # its own session: a terminal's Ctrl-C goes to the whole foreground group, and an
+            # encoder killed with us would take the video so far with it; we stop, it finishes
             self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                          stderr=self._err, bufsize=0)
+                                          stderr=self._err, bufsize=0, start_new_session=True)
         except OSError as e:
             self._err.close()
             raise ExportError(f"cannot start ffmpeg ({cmd[0]}): {e.strerror or e}") from None
@@ -214,7 +216,7 @@ def mux_audio(video: Path, wav: Path, out: Path, duration_s: float, settings: Se
            "-i", str(wav), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
            "-af", f"volume={-AAC_HEADROOM_DB}dB,apad",
            "-t", f"{duration_s:.6f}", "-c:a", "aac", "-b:a", f"{s.audio_kbps}k", "-movflags", "+faststart", str(out)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, start_new_session=True)   # as the encoder
     if r.returncode != 0:
         raise ExportError(f"ffmpeg could not add the audio to {out}: {_last_line(r.stderr)}")
 
