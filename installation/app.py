@@ -472,7 +472,7 @@ class _LiveParts:
 # --- replay ------------------------------------------------------------------------------------
 
 def _replay_config(session, args) -> Config:
-    from .config.loader import merge, overrides_from_sets
+    from .config.loader import check_tree, merge, overrides_from_sets
     from .config.model import from_tree, load_config, recorded_scenes, scene_library
     base = load_config(env={}, sets=None)
     if session.config:
@@ -486,8 +486,13 @@ def _replay_config(session, args) -> Config:
         recorded_problems: list[tuple[str, str]] = []
         relaxed: list[tuple[str, str]] = []
         try:
+            sets = overrides_from_sets(args.sets)
+            check_tree(Config, sets, "--set", [])      # keys, types, ranges; combinations below
+        except ConfigError as exc:
+            raise UserError(str(exc)) from None
+        try:
             from_tree(tree, where, base.base_dir, recorded_problems)
-            tree = merge(tree, overrides_from_sets(args.sets))
+            tree = merge(tree, sets)
             cfg = from_tree(tree, where, base.base_dir, relaxed)
         except ConfigError as exc:
             raise UserError(f"{exc} — the session was recorded with a config this version does not accept") from None

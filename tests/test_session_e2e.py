@@ -327,10 +327,14 @@ def test_a_session_recorded_before_a_check_was_added_replays_as_recorded(tmp_pat
         assert r.stderr.count("'not a key'") == 1 and "hud_key 'h'" in r.stderr
         s = summary(out)
         assert s["scene"] == "harbour" and s["state_hash"] == summary(live)["state_hash"]
-    # what --set changes now is checked as a new config is: one line, exit 2
-    r = cli(["replay", str(rec), "--headless", "--no-audio", "--set", "audio.samplerate=44100"], env, check=False)
-    lines = [line for line in r.stderr.splitlines() if line.startswith("error")]
-    assert r.returncode == 2 and len(lines) == 1 and "--set" in lines[0] and "44100" in lines[0], r.stderr[-2000:]
+    # what --set changes now is checked as a new config is, and its own errors blame it, not
+    # the recording: one line, exit 2
+    for bad, said in ((["audio.samplerate=44100"], "44100"), (["sim.particles=-1"], "particles = -1"),
+                      (["sim.partcles=3"], "partcles")):
+        r = cli(["replay", str(rec), "--headless", "--no-audio", "--set", *bad], env, check=False)
+        lines = [line for line in r.stderr.splitlines() if line.startswith("error")]
+        assert r.returncode == 2 and len(lines) == 1 and said in lines[0], r.stderr[-2000:]
+        assert "--set" in lines[0] and "does not accept" not in lines[0], lines[0]
     # a session recorded before headers carried the scenes switches to its folder's, built
     # over the recorded config: an older version's scene file that aliases there too
     del header["scenes"]
