@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .config import Config, ConfigError, to_dict
 from .config.model import scenes_to_dict
-from .events import InputEvent
+from .events import INTERNAL_SOURCES, InputEvent
 from .loop import LoopStats, run_loop
 from .outputs import distinct, file_to_write, folder_to_fill
 from .safety.quiet_hours import QUIET_ADDR
@@ -516,8 +516,9 @@ def _replay_config(session, args) -> Config:
                 seen.add(problem)
                 log.warning("%s: %s — replayed as recorded: this version refuses it in a new config", at, problem)
         return dataclasses.replace(cfg, scenes=scenes, window=_desk_keys(cfg.window), recorded=True)
-    # an oscdump log carries no config: the current one, at the log's tick rate
-    sets = [f"sim.tick_hz={session.tick_hz}", f"sim.seed={session.seed}", *args.sets]
+    # an oscdump log carries no config: the current one, at the log's tick rate; and no sender
+    # (every message is "oscdump"), so no per-sender limit, or a crowd past it would be refused
+    sets = [f"sim.tick_hz={session.tick_hz}", f"sim.seed={session.seed}", "crowd.max_per_sender=0", *args.sets]
     return load_config(env={}, sets=sets)
 
 
@@ -591,8 +592,9 @@ def replay_command(args) -> int:
     if args.write_oscdump:
         from .session.oscdump import write_oscdump
         counts = write_oscdump(session, args.write_oscdump)
-        print(f"wrote {counts['written']} messages to {args.write_oscdump} (oscdump text holds the messages and "
-              f"their timing only, not the config, seed or exact ticks: replay the session itself for an exact replay)")
+        own = f", left out {counts['internal']} the installation made itself" if counts["internal"] else ""
+        print(f"wrote {counts['written']} messages to {args.write_oscdump}{own} (oscdump text holds the OSC messages "
+              f"and their timing only, not the config, seed or exact ticks: replay the session itself for an exact replay)")
         return 0
     if args.send:
         from .session.send import send_session
@@ -923,7 +925,7 @@ def replay_timeline(cfg: Config, by_tick, ticks: int, time_of_day=None, on_tick=
             mood = pipeline.control.mood
             timeline.append(tick, mood.valence, mood.arousal, mood.agreement, mood.energy, mood.count,
                             # OSC traffic: not the run's own clock, schedule or state events
-                            sum(1 for e in events if e.src not in ("clock", "schedule", "state")),
+                            sum(1 for e in events if e.src not in INTERNAL_SOURCES),
                             pipeline.control.surged, a["limiter_db"] < -0.5, False,
                             pipeline.control.attract_level)
             if on_tick is not None and tick % 30 == 0:

@@ -20,6 +20,12 @@ class InputEvent:
     t: float
 
 
+# `src` of the events the installation makes itself (the quiet-hours clock, the schedule's
+# switches, the state a recording re-writes as it resumes): recorded so a replay is exact, but
+# no OSC message: a network never sends them, and the listener refuses them.
+INTERNAL_SOURCES = frozenset({"clock", "schedule", "state"})
+
+
 @dataclass(frozen=True, slots=True)
 class TickedEvent:
     """An InputEvent stamped with the simulation tick it was applied on (what a session records)."""

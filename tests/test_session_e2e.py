@@ -345,6 +345,38 @@ def test_a_session_recorded_before_a_check_was_added_replays_as_recorded(tmp_pat
     assert summary(out)["scene"] == "harbour" and summary(out)["state_hash"] == summary(live)["state_hash"]
 
 
+def test_an_oscdump_of_a_crowd_replays_every_participant_and_leaves_out_the_installation_s_own(tmp_path):
+    """An oscdump log has no senders (every message is "oscdump"): its replay does not apply
+    the per-sender limit, or a crowd of 20 phones came back as 16. The installation's own
+    events (quiet hours) are no OSC message: --write-oscdump leaves them out and says so, where
+    it wrote a /quiet that the log's own replay then refused."""
+    import os
+    from conftest import ROOT
+    from installation.events import InputEvent
+    from installation.session.format import end_line, event_line
+    env = dict(os.environ, PYTHONPATH=str(ROOT), SDL_VIDEODRIVER="dummy")
+    rec = tmp_path / "crowd.jsonl"
+    cli(["run", "--headless", "--no-audio", "--frames", "30", "--osc-port", str(free_udp_port()),
+         "--set", "sim.particles=3000", "--set", "render.width=320", "--set", "render.height=180",
+         "--record", str(rec)], env)
+    header = rec.read_text().splitlines()[0]
+    events = [event_line(10 + k, InputEvent(f"/crowd/p{k}/emotion", "ff", (0.5, 0.5), f"10.0.0.{k}:9000",
+                                            (10 + k) / 60)) for k in range(20)]
+    events.append(event_line(40, InputEvent("/quiet", "f", (0.0,), "clock", 40 / 60)))
+    rec.write_text(header + "\n" + "".join(events) + end_line(120))
+    live = tmp_path / "live.json"
+    cli(["replay", str(rec), "--headless", "--no-audio", "--summary", str(live)], env)
+    assert summary(live)["participants_peak"] == 20
+    osc = tmp_path / "crowd.osc"
+    r = cli(["replay", str(rec), "--write-oscdump", str(osc)], env)
+    assert "wrote 20 messages" in r.stdout and "left out 1" in r.stdout, r.stdout
+    assert "/quiet" not in osc.read_text()
+    out = tmp_path / "osc.json"
+    cli(["replay", str(osc), "--headless", "--no-audio", "--summary", str(out)], env)
+    s = summary(out)
+    assert s["participants_peak"] == 20 and s["replay_rejected"] == 0, s
+
+
 def test_a_replay_in_a_window_ends_on_the_recorded_state(recorded):
     """Paced in a window at 8x, every frame is owed several ticks: the catch-up must stop at
     the session's end, not run past it (it ended on other hashes six times in nine)."""

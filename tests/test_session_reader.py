@@ -215,7 +215,7 @@ def test_write_oscdump_then_read_gives_the_same_events(tmp_path):
     path, events = recorded(tmp_path, n=300)
     session = read_session(path)
     out = tmp_path / "s.oscdump"
-    assert write_oscdump(session, out) == {"written": 300, "skipped": 0}
+    assert write_oscdump(session, out) == {"written": 300, "skipped": 0, "internal": 0}
     back = read_session(out)
     t0 = events[0].event.t
     assert len(back.events) == len(events)

@@ -80,9 +80,12 @@ def test_send_delivers_with_the_recorded_timing(speed):
 
 
 def test_events_that_cannot_be_encoded_are_counted():
+    """... and the installation's own (quiet hours, the schedule), which no listener accepts."""
     events = [TickedEvent(0, InputEvent("/x", "b", (None,), "a:1", 0.0)),
               TickedEvent(0, InputEvent("/x", "f", ("not a number",), "a:1", 0.0)),
               TickedEvent(0, InputEvent("/x", "ff", (0.5,), "a:1", 0.0)),
+              TickedEvent(0, InputEvent("/quiet", "f", (0.5,), "clock", 0.0)),
+              TickedEvent(0, InputEvent("/scene", "sf", ("night", 2.0), "schedule", 0.0)),
               TickedEvent(1, InputEvent("/crowd/a/leave", "", (), "a:1", 0.01))]
     proc, port = listen(1)
     try:
@@ -90,7 +93,7 @@ def test_events_that_cannot_be_encoded_are_counted():
         got = json.loads(proc.stdout.readline())
     finally:
         proc.wait(timeout=20)
-    assert counts["sent"] == 1 and counts["skipped"] == 3
+    assert counts["sent"] == 1 and counts["skipped"] == 5
     assert OscMessage(bytes.fromhex(got[0][1])).address == "/crowd/a/leave"
 
 

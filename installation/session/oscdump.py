@@ -246,10 +246,13 @@ def write_oscdump(session, path: str | os.PathLike) -> dict:
     string holding a space arrives cut in pieces; and a message without arguments (e.g.
     /crowd/{id}/leave) that follows one with arguments is sent with the previous arguments,
     because oscsendfile does not reset them. Events that have no text form are skipped and
-    counted. Returns {"written": n, "skipped": n}.
+    counted. The events the installation made itself (quiet hours, schedule switches:
+    events.INTERNAL_SOURCES) are no OSC message and are left out, counted: the listener would
+    refuse them. Returns {"written": n, "skipped": n, "internal": n}.
     """
+    from ..events import INTERNAL_SOURCES
     base = _base_timetag(session.header.get("created"))
-    written = skipped = 0
+    written = skipped = internal = 0
     try:
         f = open(Path(path), "w", encoding="utf-8", newline="\n")
     except OSError as e:
@@ -258,6 +261,9 @@ def write_oscdump(session, path: str | os.PathLike) -> dict:
     with f:
         for te in session.events:
             ev = te.event
+            if ev.src in INTERNAL_SOURCES:
+                internal += 1
+                continue
             text = format_args(ev.types, tuple(ev.args))
             if text is None or any(c.isspace() for c in ev.addr):
                 skipped += 1
@@ -266,4 +272,4 @@ def write_oscdump(session, path: str | os.PathLike) -> dict:
             head = f"{tt >> 32:08x}.{tt & (_FRAC - 1):08x} {ev.addr}"
             f.write(f"{head} {ev.types} {text}".rstrip() + "\n" if ev.types else head + "\n")
             written += 1
-    return {"written": written, "skipped": skipped}
+    return {"written": written, "skipped": skipped, "internal": internal}
