@@ -456,3 +456,12 @@ def test_a_swarm_no_machine_can_tick_in_time_is_refused_before_it_starts(tmp_pat
     run = subprocess.run([sys.executable, str(ROOT / "run_installation.py"), "run", "--headless", "--no-audio",
                           "--frames", "5", "--set", "sim.radius=0.2"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "neighbours" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_keep_gb_must_leave_room_for_two_parts(tmp_path):
+    """The part being written counts as full (rotate_mb): a keep_gb below two parts deleted
+    every older session at every start, and check-config said ok."""
+    with pytest.raises(ConfigError, match=r"keep_gb = 0.1 leaves no room for two parts of rotate_mb = 256 MiB.*at least 0.54"):
+        load_config(write(tmp_path, "[session]\nkeep_gb = 0.1\n"), env={})
+    assert load_config(write(tmp_path, "[session]\nkeep_gb = 0.1\nrotate_mb = 16\n"), env={}).session.keep_gb == 0.1
+    assert load_config(write(tmp_path, "[session]\nkeep_gb = 0.1\nrotate_mb = 0\n"), env={}).session.keep_gb == 0.1

@@ -82,6 +82,10 @@ class Stored:
         return sum(self.sizes)
 
 
+def _size(n: int) -> str:
+    return f"{n / GB:.2f} GB" if n >= GB // 10 else f"{n / 1e6:.1f} MB"
+
+
 def _created(header: dict, mtime: float) -> float:
     c = header.get("created")
     if isinstance(c, str):
@@ -105,12 +109,19 @@ def _header(path: Path) -> dict | None:
         return None
 
 
+# Headers already read, by path: a file whose size and mtime have not changed is not read again,
+# so a folder of thousands of sessions costs its first pass only. Writer threads only.
+_seen: dict[str, tuple[int, int, dict | None]] = {}
+_YIELD_EVERY = 20        # header reads between short sleeps: the frame loop gets the GIL back
+
+
 def stored_sessions(folder: str | os.PathLike) -> list[Stored]:
     """The recordings of this format in `folder`, oldest first. OSError if it cannot be listed."""
     folder = Path(folder)
     found: dict[str, Stored] = {}
     with os.scandir(folder) as it:
         entries = [e for e in it if e.name.endswith(SUFFIX)]
+    reads = 0
     for e in entries:
         try:
             if not e.is_file(follow_symlinks=False):
@@ -119,7 +130,16 @@ def stored_sessions(folder: str | os.PathLike) -> list[Stored]:
         except OSError:
             continue
         path = folder / e.name
-        header = _header(path)
+        key = _key(path)
+        known = _seen.get(key)
+        if known is not None and known[:2] == (st.st_size, st.st_mtime_ns):
+            header = known[2]
+        else:
+            header = _header(path)
+            _seen[key] = (st.st_size, st.st_mtime_ns, header)
+            reads += 1
+            if reads % _YIELD_EVERY == 0:
+                time.sleep(0.001)
         if header is None:
             continue
         name = e.name
@@ -159,29 +179,32 @@ class Retention:
         sessions = stored_sessions(folder)
         with _live_lock:
             live = set(_live)
-        total = sum(s.size for s in sessions) + self.reserve
+        stored = sum(s.size for s in sessions)
         for s in sessions:
             if any(_key(p) in live for p in s.files):
                 continue
             if self.keep_days > 0 and now - s.last > self.keep_days * _DAY_S:
                 why = f"older than [session] keep_days = {self.keep_days:g}"
-            elif self.keep_bytes > 0 and total > self.keep_bytes:
-                why = (f"the recordings in {folder} take {total / GB:.2f} GB (with room for the part "
-                       f"being written), over [session] keep_gb = {self.keep_bytes / GB:g}")
+            elif self.keep_bytes > 0 and stored + self.reserve > self.keep_bytes:
+                room = f" and room for the part being written, {_size(self.reserve)}" if self.reserve else ""
+                why = (f"the recordings in {folder.resolve()} take {_size(stored)}{room}, over "
+                       f"[session] keep_gb = {self.keep_bytes / GB:g}")
             else:
                 continue
-            total -= self._delete(s, why)
+            stored -= self._delete(s, why)
 
     def _delete(self, s: Stored, why: str) -> int:
         """Delete every part of `s`; the bytes freed (a part that vanished meanwhile counts)."""
         freed = gone = 0
         for p, size in zip(s.files, s.sizes):
+            _seen.pop(_key(p), None)
             try:
                 os.unlink(p)
+            except FileNotFoundError:
+                pass                # gone already (another recording's pass): no error
             except OSError as e:
                 self._error(f"cannot delete old session {p}: {getattr(e, 'strerror', None) or e}")
-                if not isinstance(e, FileNotFoundError):
-                    continue        # still there: its bytes still count
+                continue            # still there: its bytes still count
             else:
                 gone += 1
             freed += size

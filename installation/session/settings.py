@@ -1,6 +1,7 @@
 """Settings of session recording and export: `[session]`."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..config.fields import setting
@@ -20,3 +21,14 @@ class SessionSettings:
     video_crf: int = setting(20, "H.264 quality of `replay --export` (lower is better and larger)", lo=0, hi=51)
     video_preset: str = setting("ultrafast", "x264 speed/size trade-off of `replay --export`: the swarm's fine detail makes x264 the export's largest cost; ultrafast takes about half the CPU of superfast for files about 15% larger (pick a slower preset for smaller files when export time does not matter)", choices=VIDEO_PRESETS)
     audio_kbps: int = setting(192, "AAC bit rate of the exported video's sound", unit="kbit/s", lo=32, hi=512)
+
+    def validate(self) -> None:
+        """The loader's cross-field check: keep_gb leaves room for two parts. The part being
+        written counts as full (rotate_mb) so the folder stays under the limit until the next
+        rotation; a limit below that deleted every older session at every start."""
+        if self.keep_gb > 0 and self.rotate_mb > 0 and self.keep_gb * 1e9 < 2 * self.rotate_mb * 2 ** 20:
+            least = math.ceil(2 * self.rotate_mb * 2 ** 20 / 1e7) / 100
+            raise ValueError(f"keep_gb = {self.keep_gb:g} leaves no room for two parts of rotate_mb = "
+                             f"{self.rotate_mb:g} MiB (the part being written counts as full, so every start "
+                             f"would delete all older sessions): raise keep_gb to at least {least:g} or lower "
+                             f"rotate_mb")
