@@ -586,9 +586,9 @@ def replay_command(args) -> int:
         raise UserError(str(exc)) from None
     for note in getattr(session, "notes", []):
         log.warning("%s", note)
-    if session.truncated:
+    if session.truncated:       # named by the part that is cut: a rotated chain's may be a middle one
         log.warning("%s: the session ends without an end marker (cut short?): replaying its %d whole ticks",
-                    args.session, session.ticks)
+                    session.parts[-1] if session.parts else args.session, session.ticks)
     if args.write_oscdump:
         from .session.oscdump import write_oscdump
         counts = write_oscdump(session, args.write_oscdump)

@@ -153,6 +153,30 @@ def test_a_missing_rotated_part_replays_what_is_there(tmp_path):
     assert s.events == events[: n0 + n1]
 
 
+def test_a_middle_part_cut_short_says_which_and_the_parts_after_it(tmp_path):
+    """A chain whose second part lost its end marker (a crash, a bad copy) replays up to it;
+    the parts after it on disk are not replayed, and the reader says so by name, where it said
+    only that the session was cut short."""
+    path = tmp_path / "night.jsonl"
+    events = make_events(3, 900)
+    rec = Recorder(path, HEADER, SessionSettings(rotate_mb=0.02))
+    for te in events:
+        rec.write(te.tick, te.event)
+    rec.close(events[-1].tick + 1)
+    assert rec.rotations >= 3
+    cut = Path(rec.files[1])
+    lines = cut.read_bytes().splitlines(keepends=True)
+    cut.write_bytes(b"".join(lines[:-2]))              # no end marker, one event less
+    s = read_session(path)
+    assert s.truncated and s.parts[-1] == str(cut)
+    later = [Path(f).name for f in rec.files[2:]]
+    note = s.notes[-1]
+    assert note.startswith(f"{cut.name} ends without an end marker") and later[0] in note, note
+    assert f"{len(later)} part" in note and "not replayed" in note
+    n0 = len(read_session(rec.files[0], follow=False).events)
+    assert s.events == events[: n0 + len(lines) - 3]
+
+
 # ---- oscdump text --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("line,addr,types,args", [

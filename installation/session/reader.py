@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..events import InputEvent, TickedEvent
 from .errors import SessionError
-from .format import FORMAT, VERSION
+from .format import FORMAT, VERSION, part_path
 from .lines import Tally, open_file, raw_lines, walk_of
 from .oscdump import LineError, is_liblo_chatter, looks_like_oscdump, ntp_to_datetime, parse_line
 from .oscdump import write_oscdump  # noqa: F401  (part of this module's API)
@@ -289,6 +289,19 @@ def _follow_parts(first: Session, p: Path) -> Session:
         first.end_ticks = part.end_ticks
         first.truncated = part.truncated
         first.next_part = nxt = part.next_part
+    if first.truncated and first.parts:
+        # a part cut short names no successor; parts after it on disk are not replayed (a
+        # replay across the hole would not be the recording): say which, so nobody misses them
+        cut = Path(first.parts[-1])
+        later = []
+        while len(later) < 1000 and part_path(p, len(first.parts) + len(later)).exists():
+            later.append(part_path(p, len(first.parts) + len(later)).name)
+        if later:
+            first.notes.append(f"{cut.name} ends without an end marker (cut short?), so the "
+                               f"{len(later)} part{'s' if len(later) > 1 else ''} after it on disk "
+                               f"({', '.join(later[:3])}{', ...' if len(later) > 3 else ''}) "
+                               f"{'are' if len(later) > 1 else 'is'} not replayed: a replay across "
+                               f"the hole would not be the recording")
     return first
 
 
