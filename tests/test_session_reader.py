@@ -137,13 +137,19 @@ def test_lines_after_the_end_marker_are_an_error(tmp_path):
         read_session(path)
 
 
-def test_a_missing_rotated_part_replays_what_is_there(tmp_path):
+def rotated(tmp_path: Path, n: int) -> tuple[Path, list[TickedEvent], Recorder]:
+    """`n` events recorded into a chain of small parts."""
     path = tmp_path / "night.jsonl"
-    events = make_events(3, 600)
+    events = make_events(3, n)
     rec = Recorder(path, HEADER, SessionSettings(rotate_mb=0.02))
     for te in events:
         rec.write(te.tick, te.event)
     rec.close(events[-1].tick + 1)
+    return path, events, rec
+
+
+def test_a_missing_rotated_part_replays_what_is_there(tmp_path):
+    path, events, rec = rotated(tmp_path, 600)
     assert rec.rotations >= 2
     Path(rec.files[2]).unlink()
     s = read_session(path)
@@ -157,12 +163,7 @@ def test_a_middle_part_cut_short_says_which_and_the_parts_after_it(tmp_path):
     """A chain whose second part lost its end marker (a crash, a bad copy) replays up to it;
     the parts after it on disk are not replayed, and the reader says so by name, where it said
     only that the session was cut short."""
-    path = tmp_path / "night.jsonl"
-    events = make_events(3, 900)
-    rec = Recorder(path, HEADER, SessionSettings(rotate_mb=0.02))
-    for te in events:
-        rec.write(te.tick, te.event)
-    rec.close(events[-1].tick + 1)
+    path, events, rec = rotated(tmp_path, 900)
     assert rec.rotations >= 3
     cut = Path(rec.files[1])
     lines = cut.read_bytes().splitlines(keepends=True)
