@@ -74,6 +74,11 @@ def test_a_file_cut_at_a_line_end_or_with_a_zero_tail(tmp_path):
     path.write_bytes(b"".join(lines[:-1]) + b"\x00" * 4096)    # what a power cut can leave
     s = read_session(path)
     assert s.truncated and s.events == events
+    # a whole file, end marker and all, with a power cut's zeros after it: not cut short
+    path.write_bytes(b"".join(lines) + b"\x00" * 4096)
+    s = read_session(path)
+    assert not s.truncated and s.events == events and s.end_ticks == events[-1].tick + 10
+    assert any("zero bytes after its end marker" in n for n in s.notes)
 
 
 @pytest.mark.parametrize("bad,why", [

@@ -193,8 +193,11 @@ def _read_jsonl(p: Path, f) -> Session:
         gaps.append(lost)
         notes.append(f"ticks {lost.get('from_tick')}..{lost.get('to_tick')} were not recorded (a write error: "
                      f"{lost.get('events')} events lost): from tick {lost.get('from_tick')} the replay is not exact")
+    if end is not None and tally.truncated:
+        # whole to its end marker: the zeros after it are a power cut's, not lost input
+        notes.append(f"{p.name}: the zero bytes after its end marker are passed over")
     events = SessionEvents([_jsonl_walk(p, tally.end, ordered)], count, ends.first, ends.last)
-    return Session(str(p), header, events, end, tally.truncated or end is None, "session", [str(p)], notes,
+    return Session(str(p), header, events, end, end is None, "session", [str(p)], notes,
                    next_part=next_name, gaps=gaps)
 
 
