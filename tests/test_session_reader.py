@@ -88,6 +88,10 @@ def test_a_file_cut_at_a_line_end_or_with_a_zero_tail(tmp_path):
     (b"{\"tick\": 1, \"t\": 0.1, \"src\": \"a:1\", \"addr\": \"x\", \"types\": \"\", \"args\": []}", "addr"),
     (b"{\"tick\": 1, \"t\": 0.1, \"src\": \"a:1\", \"addr\": \"/x\", \"types\": \"f\", \"args\": [{}]}", "args"),
     (b"[1, 2, 3]", "bad event"),
+    (b"{\"tick\": 1, \"t\": 0.1, \"src\": \"a:1\", \"addr\": \"/x\", \"types\": \"ff\", \"args\": [\"x\", \"y\"]}",
+     "argument 1 must be a number"),
+    (b"{\"tick\": 1, \"t\": 0.1, \"src\": \"a:1\", \"addr\": \"/x\", \"types\": \"f\", \"args\": [0.1, 0.2]}",
+     "names 1 argument, \"args\" holds 2"),
     (b"\xff\xfe\xfa", "UTF-8"),
 ])
 def test_a_bad_line_in_the_middle_names_the_file_and_line(tmp_path, bad, why):

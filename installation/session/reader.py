@@ -263,7 +263,29 @@ def _event(p: Path, lineno: int, obj) -> TickedEvent:
         raise bad("\"types\" must be a string of OSC type tags")
     if not isinstance(args, list) or not all(_scalar(a) for a in args):
         raise bad("\"args\" must be a list of numbers, strings, true/false/null")
+    # one argument per type tag, of its kind: a hand-edited line that breaks this would be
+    # dropped or misread at its tick, long after this check said the session was whole
+    if len(args) != len(types):
+        raise bad(f"\"types\" {types!r} names {len(types)} argument{'s' if len(types) != 1 else ''}, "
+                  f"\"args\" holds {len(args)}")
+    for k, (tag, a) in enumerate(zip(types, args)):
+        kind = _TAG_KINDS.get(tag)
+        if kind is not None and not kind[0](a):
+            raise bad(f"argument {k + 1} must be {kind[1]} (type tag {tag!r}), not {a!r}")
     return TickedEvent(tick, InputEvent(addr, types, tuple(args), src, float(t)))
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+_TAG_KINDS = {
+    "f": (_number, "a number"), "d": (_number, "a number"),
+    "i": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    "h": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    "s": (lambda v: isinstance(v, str), "a string"), "S": (lambda v: isinstance(v, str), "a string"),
+    "T": (lambda v: v is True, "true"), "F": (lambda v: v is False, "false"), "N": (lambda v: v is None, "null"),
+}
 
 
 def _follow_parts(first: Session, p: Path) -> Session:
