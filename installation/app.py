@@ -340,6 +340,7 @@ class _LiveParts:
                 self.recorder = Recorder(path, _header(cfg), cfg.session, pause_at_start=True)
             except (OSError, SessionError) as exc:
                 raise UserError(f"--record {args.record}: {exc}") from None
+            log.info("recording to %s (--record)", path)     # as /record/start says it
         from .session.recorder import SessionManager
         self.sessions = SessionManager(cfg.session.folder, lambda: _header(cfg), cfg.session)
         self.pipeline.record_handler = self._record_request
@@ -463,6 +464,7 @@ class _LiveParts:
             self.listener.stop()
         if self.recorder is not None:
             self.recorder.close(self.pipeline.tick)
+            log.info("recording %s closed (--record)", self.recorder.path)
         if self.sessions is not None and self.sessions.recorder is not None:     # paused ones too
             self.sessions.stop(self.pipeline.tick)
         if self.status is not None:

@@ -282,8 +282,10 @@ def _harbour_session(tmp_path, folder):
     cfg.write_text(f'[scene]\nname = ""\nfolder = "{folder}"\n[schedule]\nentries = ["00:00=harbour"]\n'
                    '[sim]\nparticles = 3000\n[render]\nwidth = 320\nheight = 180\n')
     rec, live = tmp_path / "old.jsonl", tmp_path / "live.json"
-    cli(["run", "--config", str(cfg), "--headless", "--no-audio", "--frames", "60",
-         "--osc-port", str(free_udp_port()), "--record", str(rec), "--summary", str(live)], env)
+    r = cli(["run", "--config", str(cfg), "--headless", "--no-audio", "--frames", "60",
+             "--osc-port", str(free_udp_port()), "--record", str(rec), "--summary", str(live)], env)
+    # the log says where the recording went and that it is whole, as /record/start's does
+    assert f"recording to {rec} (--record)" in r.stderr and f"recording {rec} closed" in r.stderr, r.stderr[-2000:]
     return env, rec, live
 
 
