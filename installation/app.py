@@ -601,7 +601,13 @@ def replay_command(args) -> int:
     if args.send:
         from .session.send import send_session
         host, port = args.send
-        counts = send_session(session, host, port, speed=args.speed)
+        stop = StopFlag()
+        stop.install_signals()
+        counts = send_session(session, host, port, speed=args.speed, stop=stop.event)
+        if stop.reason:         # not done: what went, so the desk knows where the show stands
+            print(f"send stopped by {stop.reason}: sent {counts['sent']} of {len(session.events)} messages "
+                  f"to {host}:{port}", file=sys.stderr)
+            return 1
         print(f"sent {counts.get('sent', counts)} messages to {host}:{port}")
         return 0
     cfg = _replay_config(session, args)

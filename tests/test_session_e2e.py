@@ -379,6 +379,36 @@ def test_an_oscdump_of_a_crowd_replays_every_participant_and_leaves_out_the_inst
     assert s["participants_peak"] == 20 and s["replay_rejected"] == 0, s
 
 
+def test_a_send_stopped_by_a_signal_says_how_far_it_got(tmp_path):
+    """`replay --send` of a long session stopped by Ctrl-C said only "interrupted": the desk
+    could not tell how much of the show had gone out. Now: how many of how many, status 1."""
+    import os
+    import signal
+    import time
+    from conftest import ROOT
+    from installation.events import InputEvent
+    from installation.session.format import end_line, event_line
+    env = dict(os.environ, PYTHONPATH=str(ROOT), SDL_VIDEODRIVER="dummy")
+    rec = tmp_path / "long.jsonl"
+    cli(["run", "--headless", "--no-audio", "--frames", "10", "--osc-port", str(free_udp_port()),
+         "--set", "sim.particles=2000", "--record", str(rec)], env)
+    header = rec.read_text().splitlines()[0]
+    events = [event_line(30 * k, InputEvent("/crowd/a/motion", "f", (0.5,), "10.0.0.1:9000", k / 2))
+              for k in range(120)]                      # a minute of messages, one each half second
+    rec.write_text(header + "\n" + "".join(events) + end_line(3600))
+    proc = start(["replay", str(rec), "--send", f"127.0.0.1:{free_udp_port()}"], env)
+    try:
+        time.sleep(4)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    m = re.search(r"send stopped by SIGINT: sent (\d+) of 120 messages to 127.0.0.1:\d+", err)
+    assert proc.returncode == 1 and m and int(m.group(1)) < 120, err[-2000:]
+    assert "Traceback" not in err
+
+
 def test_a_replay_in_a_window_ends_on_the_recorded_state(recorded):
     """Paced in a window at 8x, every frame is owed several ticks: the catch-up must stop at
     the session's end, not run past it (it ended on other hashes six times in nine)."""
