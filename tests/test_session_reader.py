@@ -74,6 +74,10 @@ def test_a_file_cut_at_a_line_end_or_with_a_zero_tail(tmp_path):
     path.write_bytes(b"".join(lines[:-1]) + b"\x00" * 4096)    # what a power cut can leave
     s = read_session(path)
     assert s.truncated and s.events == events
+    # input stamped past the end marker's ticks is never applied: said, not passed over
+    end = json.loads(lines[-1])
+    path.write_bytes(b"".join(lines[:-1]) + json.dumps({**end, "ticks": events[-1].tick - 5}).encode() + b"\n")
+    assert any(f"events up to tick {events[-1].tick} lie past its end marker's" in n for n in read_session(path).notes)
     # a whole file, end marker and all, with a power cut's zeros after it: not cut short
     path.write_bytes(b"".join(lines) + b"\x00" * 4096)
     s = read_session(path)

@@ -193,6 +193,10 @@ def _read_jsonl(p: Path, f) -> Session:
         gaps.append(lost)
         notes.append(f"ticks {lost.get('from_tick')}..{lost.get('to_tick')} were not recorded (a write error: "
                      f"{lost.get('events')} events lost): from tick {lost.get('from_tick')} the replay is not exact")
+    if end is not None and ends.last is not None and ends.last.tick >= end:
+        # a replay runs the end marker's ticks: input stamped later is never applied
+        notes.append(f"{p.name}: events up to tick {ends.last.tick} lie past its end marker's {end} ticks: "
+                     f"they are not replayed")
     if end is not None and tally.truncated:
         # whole to its end marker: the zeros after it are a power cut's, not lost input
         notes.append(f"{p.name}: the zero bytes after its end marker are passed over")
