@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import math
 import shutil
 import signal
@@ -189,6 +190,30 @@ def test_a_middle_part_cut_short_says_which_and_the_parts_after_it(tmp_path):
     assert f"{len(later)} part" in note and "not replayed" in note
     n0 = len(read_session(rec.files[0], follow=False).events)
     assert s.events == events[: n0 + len(lines) - 3]
+
+
+@pytest.mark.parametrize("how", ["cut", "replaced", "rewritten", "deleted"])
+def test_a_file_that_changes_after_its_check_is_said_not_replayed_differently(tmp_path, how):
+    """The events are read again from disk as they are used: a file cut, replaced, rewritten
+    in place or deleted after the check (a retention pass of the running show) raises, where a
+    replay went on silently with other input."""
+    path, events = recorded(tmp_path, n=300)
+    s = read_session(path)
+    data = path.read_bytes()
+    if how == "cut":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "replaced":
+        (tmp_path / "other").mkdir()
+        other, _ = recorded(tmp_path / "other", n=300, seed=2)
+        os.replace(other, path)
+    elif how == "rewritten":           # same file, same size: one event line fewer, padded
+        lines = data.splitlines(keepends=True)
+        body = b"".join(lines[:5] + lines[6:])
+        path.write_bytes(body[:-1] + b" " * (len(data) - len(body)) + b"\n")
+    else:
+        path.unlink()
+    with pytest.raises(SessionError, match="changed since it was checked" if how != "deleted" else "deleted or moved"):
+        list(s.events)
 
 
 # ---- oscdump text --------------------------------------------------------------------------

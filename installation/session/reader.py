@@ -20,7 +20,7 @@ from pathlib import Path
 from ..events import InputEvent, TickedEvent
 from .errors import SessionError
 from .format import FORMAT, VERSION, part_path
-from .lines import Tally, open_file, raw_lines, walk_of
+from .lines import Tally, changed, identity, open_again, open_file, raw_lines, walk_of
 from .oscdump import LineError, is_liblo_chatter, looks_like_oscdump, ntp_to_datetime, parse_line
 from .oscdump import write_oscdump  # noqa: F401  (part of this module's API)
 from .stream import Ends, SessionEvents
@@ -200,21 +200,25 @@ def _read_jsonl(p: Path, f) -> Session:
     if end is not None and tally.truncated:
         # whole to its end marker: the zeros after it are a power cut's, not lost input
         notes.append(f"{p.name}: the zero bytes after its end marker are passed over")
-    events = SessionEvents([_jsonl_walk(p, tally.end, ordered)], count, ends.first, ends.last)
+    events = SessionEvents([_jsonl_walk(p, tally.end, ordered, identity(f), count)], count, ends.first, ends.last)
     return Session(str(p), header, events, end, end is None, "session", [str(p)], notes,
                    next_part=next_name, gaps=gaps)
 
 
-def _jsonl_walk(p: Path, limit: int, ordered: bool):
+def _jsonl_walk(p: Path, limit: int, ordered: bool, ident: tuple[int, int], count: int):
     def in_file_order():
-        with open_file(p) as f:
+        n = 0
+        with open_again(p, ident, limit) as f:
             objects = _jsonl_objects(p, f, Tally(), limit)
             next(objects, None)             # the header
             for lineno, offset, obj in objects:
                 if not _is_end(obj):
+                    n += 1
                     yield offset, _event(p, lineno, obj)
+        if n != count:                      # the same file, rewritten in place
+            raise changed(p)
 
-    return walk_of(p, limit, ordered, in_file_order, lambda raw, tick, t: _event(p, 0, json.loads(raw)))
+    return walk_of(p, limit, ordered, in_file_order, lambda raw, tick, t: _event(p, 0, json.loads(raw)), ident)
 
 
 def _is_int(v) -> bool:
@@ -394,16 +398,22 @@ def _read_oscdump(p: Path, f, tick_hz: int) -> Session:
             t = ((tt if tt is not None else t0) - t0) / (1 << 32)
         return TickedEvent(math.floor(t * tick_hz + 0.5), InputEvent(d.addr, d.types, d.args, OSCDUMP_SRC, t))
 
+    ident = identity(f)
+
     def in_file_order():
-        with open_file(p) as g:
+        n = 0
+        with open_again(p, ident, tally.end) as g:
             for offset, tt, d in _dump_rows(p, g, Tally(), tally.end):
+                n += 1
                 yield offset, event(tt, d)
+        if n != count:
+            raise changed(p)
 
     def read_at(raw: bytes, tick: int, t: float) -> TickedEvent:
         return event(None, parse_line(raw.decode("utf-8", "replace")), t)
 
     # a later timetag never gives an earlier tick: in timetag order is in tick order
-    walk = walk_of(p, tally.end, ordered, in_file_order, read_at)
+    walk = walk_of(p, tally.end, ordered, in_file_order, read_at, ident)
     ends = Ends()
     if ordered and count:
         ends.first, ends.last = event(*rows[0]), event(*rows[-1])
