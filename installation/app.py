@@ -594,7 +594,8 @@ def replay_command(args) -> int:
     if args.write_oscdump:
         from .session.oscdump import write_oscdump
         counts = write_oscdump(session, args.write_oscdump)
-        own = f", left out {counts['internal']} the installation made itself" if counts["internal"] else ""
+        own = (f", left out {counts['internal']} at an address no listener takes (the installation's own "
+               f"quiet hours)") if counts["internal"] else ""
         print(f"wrote {counts['written']} messages to {args.write_oscdump}{own} (oscdump text holds the OSC messages "
               f"and their timing only, not the config, seed or exact ticks: replay the session itself for an exact replay)")
         return 0

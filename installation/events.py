@@ -21,8 +21,7 @@ class InputEvent:
 
 
 # `src` of the events the installation makes itself (the quiet-hours clock, the schedule's
-# switches, the state a recording re-writes as it resumes): recorded so a replay is exact, but
-# no OSC message: a network never sends them, and the listener refuses them.
+# switches, the state a recording started mid-run begins with): recorded so a replay is exact.
 INTERNAL_SOURCES = frozenset({"clock", "schedule", "state"})
 
 

@@ -84,6 +84,9 @@ def test_a_file_cut_at_a_line_end_or_with_a_zero_tail(tmp_path):
     s = read_session(path)
     assert not s.truncated and s.events == events and s.end_ticks == events[-1].tick + 10
     assert any("zero bytes after its end marker" in n for n in s.notes)
+    # cut text after the end marker is no power cut's zeros: cut short, as before
+    path.write_bytes(b"".join(lines) + b'{"tick": 999, "t": 1.0, "sr')
+    assert read_session(path).truncated
 
 
 @pytest.mark.parametrize("bad,why", [

@@ -128,6 +128,12 @@ def test_a_pass_reads_only_new_or_changed_headers_and_says_real_sizes(tmp_path, 
     grown.write_text(grown.read_text() + "\n")
     stored(tmp_path, "new.jsonl", 0, part_kb=10)
     assert len(retention.stored_sessions(tmp_path)) == 31 and sorted(reads[30:]) == ["new.jsonl", "s29.jsonl"]
+    # what is kept of a header is two numbers, not its config; a file gone is forgotten
+    seen = retention._seen[retention._key(tmp_path)]
+    assert all(said is None or (isinstance(said, tuple) and len(said) == 2) for _, said in seen.values())
+    (tmp_path / "s00.jsonl").rename(tmp_path / "s00.moved")
+    retention.stored_sessions(tmp_path)
+    assert "s00.jsonl" not in retention._seen[retention._key(tmp_path)]
     Retention(keep_gb=250 * KB / GB, reserve_bytes=100 * KB).apply(tmp_path)
     said = [m.getMessage() for m in caplog.records if "deleted old session" in m.getMessage()]
     assert said and "take 0.3 MB and room for the part being written, 0.1 MB" in said[0], said[:1]
@@ -195,6 +201,9 @@ def test_the_real_recorder_deletes_at_start_and_at_each_rotation_never_itself(tm
     assert rec.stats()["deleted_sessions"] == 2 and rec.stats()["delete_errors"] == 0
     said = [m.getMessage() for m in caplog.records if "deleted old session" in m.getMessage()]
     assert [("first.jsonl" in m, "late.jsonl" in m) for m in said] == [(True, False), (False, True)]
+    # the recording alone over the limit is kept, and that is said, once
+    over = [m.getMessage() for m in caplog.records if "recordings being written" in m.getMessage()]
+    assert len(over) == 1 and "never deleted while written" in over[0], over
 
 
 def test_another_recording_in_the_same_folder_is_never_deleted(tmp_path):

@@ -18,6 +18,7 @@ from .errors import SessionError
 class Tally:
     """What a walk over one file found besides its events."""
     truncated: bool = False
+    zeros: bool = False     # ... and what was cut is a power cut's zero bytes, nothing else
     skipped: int = 0
     notes: list[str] = field(default_factory=list)
     end: int = 0        # the byte just past the last line taken: later walks stop there

@@ -246,11 +246,12 @@ def write_oscdump(session, path: str | os.PathLike) -> dict:
     string holding a space arrives cut in pieces; and a message without arguments (e.g.
     /crowd/{id}/leave) that follows one with arguments is sent with the previous arguments,
     because oscsendfile does not reset them. Events that have no text form are skipped and
-    counted. The events the installation made itself (quiet hours, schedule switches:
-    events.INTERNAL_SOURCES) are no OSC message and are left out, counted: the listener would
-    refuse them. Returns {"written": n, "skipped": n, "internal": n}.
+    counted. Events at an address no listener accepts (the installation's own quiet hours,
+    `/quiet`) are left out and counted: their replay from the log would refuse them. The
+    schedule's switches and a mid-run recording's starting state are OSC the listener takes,
+    and are kept. Returns {"written": n, "skipped": n, "internal": n}.
     """
-    from ..events import INTERNAL_SOURCES
+    from ..osc.validate import Validator
     base = _base_timetag(session.header.get("created"))
     written = skipped = internal = 0
     try:
@@ -261,7 +262,7 @@ def write_oscdump(session, path: str | os.PathLike) -> dict:
     with f:
         for te in session.events:
             ev = te.event
-            if ev.src in INTERNAL_SOURCES:
+            if Validator.route(ev.addr) is None:
                 internal += 1
                 continue
             text = format_args(ev.types, tuple(ev.args))

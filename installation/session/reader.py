@@ -129,7 +129,7 @@ def _jsonl_objects(p: Path, f, tally: Tally, limit: int | None = None):
     for lineno, start, end, raw, whole in raw_lines(f, limit):
         if not raw.strip():
             if not whole:
-                tally.truncated = True      # zeros and nothing else: a power cut
+                tally.truncated = tally.zeros = True    # zeros and nothing else: a power cut
                 return
             tally.end = end
             continue
@@ -197,11 +197,13 @@ def _read_jsonl(p: Path, f) -> Session:
         # a replay runs the end marker's ticks: input stamped later is never applied
         notes.append(f"{p.name}: events up to tick {ends.last.tick} lie past its end marker's {end} ticks: "
                      f"they are not replayed")
-    if end is not None and tally.truncated:
+    if end is not None and tally.zeros:
         # whole to its end marker: the zeros after it are a power cut's, not lost input
         notes.append(f"{p.name}: the zero bytes after its end marker are passed over")
     events = SessionEvents([_jsonl_walk(p, tally.end, ordered, identity(f), count)], count, ends.first, ends.last)
-    return Session(str(p), header, events, end, end is None, "session", [str(p)], notes,
+    # cut text after an end marker is not a power cut's zeros: something else wrote there
+    truncated = end is None or (tally.truncated and not tally.zeros)
+    return Session(str(p), header, events, end, truncated, "session", [str(p)], notes,
                    next_part=next_name, gaps=gaps)
 
 

@@ -109,9 +109,12 @@ def _header(path: Path) -> dict | None:
         return None
 
 
-# Headers already read, by path: a file whose size and mtime have not changed is not read again,
-# so a folder of thousands of sessions costs its first pass only. Writer threads only.
-_seen: dict[str, tuple[int, int, dict | None]] = {}
+# What a header said, by path: (device, inode, size, mtime, ctime) and then (part number,
+# created) or None for no session of ours. A file unchanged since is not read again, so a
+# folder of thousands of sessions costs its first pass only; only these two numbers are kept
+# (a header holds the whole config), and a folder's entries are those of its latest pass.
+# Writer threads only.
+_seen: dict[str, dict[str, tuple]] = {}
 _YIELD_EVERY = 20        # header reads between short sleeps: the frame loop gets the GIL back
 
 
@@ -122,6 +125,8 @@ def stored_sessions(folder: str | os.PathLike) -> list[Stored]:
     with os.scandir(folder) as it:
         entries = [e for e in it if e.name.endswith(SUFFIX)]
     reads = 0
+    before = _seen.get(_key(folder), {})
+    now: dict[str, tuple] = {}
     for e in entries:
         try:
             if not e.is_file(follow_symlinks=False):
@@ -130,24 +135,26 @@ def stored_sessions(folder: str | os.PathLike) -> list[Stored]:
         except OSError:
             continue
         path = folder / e.name
-        key = _key(path)
-        known = _seen.get(key)
-        if known is not None and known[:2] == (st.st_size, st.st_mtime_ns):
-            header = known[2]
+        stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        known = before.get(e.name)
+        if known is not None and known[0] == stamp:
+            said = known[1]
         else:
             header = _header(path)
-            _seen[key] = (st.st_size, st.st_mtime_ns, header)
+            said = None if header is None else (header.get("part", 0), _created(header, st.st_mtime))
             reads += 1
             if reads % _YIELD_EVERY == 0:
                 time.sleep(0.001)
-        if header is None:
+        now[e.name] = (stamp, said)
+        if said is None:
             continue
+        part, created = said
         name = e.name
-        part = header.get("part", 0)
         m = _PART_NAME.match(name)
         if m and isinstance(part, int) and not isinstance(part, bool) and part > 0 and int(m.group(2)) == part:
             name = m.group(1) + SUFFIX
-        found.setdefault(name, Stored(name)).add(path, st.st_size, _created(header, st.st_mtime))
+        found.setdefault(name, Stored(name)).add(path, st.st_size, created)
+    _seen[_key(folder)] = now
     return sorted(found.values(), key=lambda s: (s.began, s.name))
 
 
@@ -158,6 +165,7 @@ class Retention:
         self.keep_bytes = int(keep_gb * GB)
         self.keep_days = float(keep_days)
         self.reserve = int(reserve_bytes)      # the part about to grow: counted as full
+        self._said_live = False   # the live recording alone over keep_gb: said once
         self.deleted = 0          # recordings deleted
         self.deleted_bytes = 0
         self.errors = 0
@@ -180,6 +188,13 @@ class Retention:
         with _live_lock:
             live = set(_live)
         stored = sum(s.size for s in sessions)
+        writing = sum(s.size for s in sessions if any(_key(p) in live for p in s.files))
+        if self.keep_bytes > 0 and writing + self.reserve > self.keep_bytes and not self._said_live:
+            self._said_live = True
+            log.warning("the recordings being written in %s take %s, over [session] keep_gb = %g: they are "
+                        "never deleted while written, so the limit holds again only once they end (a "
+                        "/record/stop and /record/start, or a restart, begins a new one)", folder.resolve(),
+                        _size(writing), self.keep_bytes / GB)
         for s in sessions:
             if any(_key(p) in live for p in s.files):
                 continue
@@ -197,7 +212,6 @@ class Retention:
         """Delete every part of `s`; the bytes freed (a part that vanished meanwhile counts)."""
         freed = gone = 0
         for p, size in zip(s.files, s.sizes):
-            _seen.pop(_key(p), None)
             try:
                 os.unlink(p)
             except FileNotFoundError:

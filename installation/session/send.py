@@ -14,7 +14,7 @@ from collections import Counter
 
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from ..events import INTERNAL_SOURCES
+from ..osc.validate import Validator
 from .errors import SessionError
 
 _SPIN_S = 0.002          # sleep() can overshoot by ~1 ms; spin the last stretch
@@ -68,7 +68,7 @@ def send_session(session, host: str, port: int, speed: float = 1.0, *,
                  stop: threading.Event | None = None, clock=time.perf_counter) -> dict:
     """Send every event of `session` to host:port; returns counts and timing.
 
-    {"sent", "skipped" (not encodable, or made by the installation itself), "errors" (send failed), "late_ms_max", "late_ms_p50",
+    {"sent", "skipped" (not encodable, or at an address no listener takes), "errors" (send failed), "late_ms_max", "late_ms_p50",
     "duration_s"}. `stop` ends early (Ctrl-C from the caller's thread).
     """
     if not speed > 0:
@@ -102,9 +102,8 @@ def send_session(session, host: str, port: int, speed: float = 1.0, *,
         # each message is read and encoded before its wait: the reading overlaps the waiting
         for te in session.events:
             ev = te.event
-            # the installation's own events (quiet hours, the schedule) are no OSC message: a
-            # listener refuses them, so they count as skipped
-            data = None if ev.src in INTERNAL_SOURCES else encode_message(ev.addr, ev.types, tuple(ev.args))
+            # an address no listener takes (the installation's own quiet hours) counts as skipped
+            data = None if Validator.route(ev.addr) is None else encode_message(ev.addr, ev.types, tuple(ev.args))
             if data is None:
                 skipped += 1
                 continue
