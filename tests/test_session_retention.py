@@ -140,6 +140,20 @@ def test_a_pass_reads_only_new_or_changed_headers_and_says_real_sizes(tmp_path, 
     assert str(tmp_path.resolve()) in said[0]
 
 
+def test_a_recording_another_process_is_writing_is_never_deleted(tmp_path):
+    """Another installation recording into the same folder is not in this process's set of
+    live parts: its part's lock says it is written (it was deleted under it, silently)."""
+    fcntl = pytest.importorskip("fcntl")
+    theirs = stored(tmp_path, "theirs.jsonl", 9, parts=2)
+    older = stored(tmp_path, "older.jsonl", 20)
+    with open(theirs[-1], "ab") as f:          # a separate open: as another process holds it
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        Retention(keep_gb=1 / GB).apply(tmp_path)
+        assert all(p.exists() for p in theirs) and not older[0].exists()
+    Retention(keep_gb=1 / GB).apply(tmp_path)    # ended: now it is an old session like any
+    assert not any(p.exists() for p in theirs)
+
+
 def test_keep_days_by_the_headers_created(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="installation.session")
     old = stored(tmp_path, "old.jsonl", 40, mtime_days_ago=0)              # touched today, begun 40 days ago

@@ -190,7 +190,7 @@ class Recorder:
                 pass
             raise _HeaderError(e.errno, _why(e)) from None
         self.files.append(path)
-        retention.hold(path)
+        retention.hold(path, f)
         self._opened_at = time.monotonic()
         self._good = self._bytes = len(data)
         self._bytes_total += len(data)

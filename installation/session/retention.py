@@ -36,6 +36,11 @@ from pathlib import Path
 from .errors import SessionError
 from .format import SUFFIX
 
+try:
+    import fcntl
+except ImportError:         # not on Windows: there, this process's own set alone holds a recording
+    fcntl = None
+
 log = logging.getLogger("installation.session")
 
 GB = 1_000_000_000       # decimal, as disks are sold and as the low-space warning counts
@@ -51,10 +56,35 @@ def _key(path: str | os.PathLike) -> str:
     return os.path.normcase(os.path.realpath(path))
 
 
-def hold(path: str | os.PathLike) -> None:
-    """A part of a recording being written: never deleted while held."""
+def hold(path: str | os.PathLike, f=None) -> None:
+    """A part of a recording being written: never deleted while held. With its open file `f`,
+    also an advisory lock on it, which a pass of another process (or a name this one spells
+    differently: a case-insensitive disk) finds taken (`_in_use`); closing the file frees it."""
     with _live_lock:
         _live.add(_key(path))
+    if f is not None and fcntl is not None:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pass        # a disk without locks: this process's own set still holds it
+
+
+def _in_use(path: Path) -> bool:
+    """Whether some recording (of any process) holds `path` open under its lock."""
+    if fcntl is None:
+        return False
+    try:
+        with open(path, "rb") as f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return False
 
 
 def release(paths) -> None:
@@ -188,7 +218,8 @@ class Retention:
         with _live_lock:
             live = set(_live)
         stored = sum(s.size for s in sessions)
-        writing = sum(s.size for s in sessions if any(_key(p) in live for p in s.files))
+        held = {id(s) for s in sessions if any(_key(p) in live for p in s.files)}
+        writing = sum(s.size for s in sessions if id(s) in held)
         if self.keep_bytes > 0 and writing + self.reserve > self.keep_bytes and not self._said_live:
             self._said_live = True
             log.warning("the recordings being written in %s take %s, over [session] keep_gb = %g: they are "
@@ -196,7 +227,7 @@ class Retention:
                         "/record/stop and /record/start, or a restart, begins a new one)", folder.resolve(),
                         _size(writing), self.keep_bytes / GB)
         for s in sessions:
-            if any(_key(p) in live for p in s.files):
+            if id(s) in held:
                 continue
             if self.keep_days > 0 and now - s.last > self.keep_days * _DAY_S:
                 why = f"older than [session] keep_days = {self.keep_days:g}"
@@ -205,6 +236,8 @@ class Retention:
                 why = (f"the recordings in {folder.resolve()} take {_size(stored)}{room}, over "
                        f"[session] keep_gb = {self.keep_bytes / GB:g}")
             else:
+                continue
+            if any(_in_use(p) for p in s.files):     # being written by another process
                 continue
             stored -= self._delete(s, why)
 
