@@ -540,11 +540,12 @@ def _replay_input(session, cfg: Config):
     """How to walk the session's input, (tick, event) in order, from its start each time.
     Recorded sessions hold accepted events; an oscdump log's raw messages go through the same
     validator live input does, and those it refuses are left out."""
+    validator = None
+    if session.kind == "oscdump":       # its alias files read once: every walk maps the same way
+        from .osc.validate import Validator
+        validator = Validator(cfg.osc, cfg.base_dir, operator_ok=lambda src: True)
+
     def walk():
-        validator = None
-        if session.kind == "oscdump":
-            from .osc.validate import Validator
-            validator = Validator(cfg.osc, cfg.base_dir, operator_ok=lambda src: True)
         for te in session.events:
             ev = te.event
             if validator is not None:
@@ -702,7 +703,7 @@ def _replay(args, session, cfg: Config, walk, counts: tuple[int, int]) -> int:
             """The HUD of a replay in a window: where in the session, how fast, paused or not."""
             state = "paused (space plays, . steps)" if stage.paused else f"at {args.speed:g}x"
             return {"replay": f"{stage.p.tick / hz:.1f} s of {total / hz:.1f} s, {state}", "scene": stage.p.mixer.current_name}
-        feed = TickFeed(walk)
+        feed = TickFeed(walk, stopped=stop.event.is_set)
         stage = RunStage(pipeline, source=feed, display=display, audio=audio, stop=stop,
                          audio_sink=_naming_errors(wav.write, wav_path) if wav else None, hud=cfg.window.hud,
                          frame_worker=worker, extra_status=replay_status)

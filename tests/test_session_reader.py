@@ -454,3 +454,18 @@ def test_the_replay_feed_reads_ahead_starts_over_and_reports_errors(tmp_path):
         assert feed(0) == ["ok"]
         with pytest.raises(SessionError, match="changed"):
             feed(1)
+
+    # a walk that takes long to hand its first events over (an out-of-order log's index pass)
+    # gives way as soon as the replay ends, instead of holding the frame loop till it is done
+    import threading
+    import time
+    release, stop = threading.Event(), threading.Event()
+
+    def slow():
+        release.wait(30)
+        yield 0, "late"
+    with TickFeed(slow, stopped=stop.is_set) as feed:
+        threading.Timer(0.3, stop.set).start()
+        t0 = time.monotonic()
+        assert feed(0) == [] and time.monotonic() - t0 < 5
+        release.set()

@@ -23,9 +23,14 @@ _END = object()
 
 class TickFeed:
     def __init__(self, walk: Callable[[], Iterable[tuple[int, object]]], *,
-                 chunk_events: int = CHUNK_EVENTS, chunks_ahead: int = CHUNKS_AHEAD):
-        """`walk()` gives (tick, event) with ticks that never go back, from the start each time."""
+                 chunk_events: int = CHUNK_EVENTS, chunks_ahead: int = CHUNKS_AHEAD,
+                 stopped: Callable[[], bool] | None = None):
+        """`walk()` gives (tick, event) with ticks that never go back, from the start each time.
+        `stopped()`: the replay is ending (a signal, a window closed): a wait on the disk then
+        gives up at once with no events, where a long one (an out-of-order log's index pass at
+        a seek back) left Ctrl-C unanswered."""
         self._walk = walk
+        self._stopped = stopped
         self._chunk_events = chunk_events
         self._chunks_ahead = chunks_ahead
         self._thread = None
@@ -45,7 +50,12 @@ class TickFeed:
                 pending.popleft()
             if pending or self._done:
                 break
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if self._stopped is not None and self._stopped():
+                    return []       # not this tick's events: the caller is ending the replay
+                continue
             if item is _END:
                 self._done = True
             elif isinstance(item, BaseException):
