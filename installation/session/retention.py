@@ -38,7 +38,7 @@ from .format import SUFFIX
 
 try:
     import fcntl
-except ImportError:         # not on Windows: there, this process's own set alone holds a recording
+except ImportError:         # Windows has none: there, this process's own set alone holds a recording
     fcntl = None
 
 log = logging.getLogger("installation.session")
