@@ -528,10 +528,11 @@ def _desk_keys(window):
     """The recorded window with key names this version reads: a session recorded headless
     with a name the window cannot read (refused since) replays at the desk on the defaults."""
     from .render.settings import WindowSettings
-    if window.key_problem() is None:
+    problem = window.key_problem()
+    if problem is None:
         return window
     default = WindowSettings()
-    log.warning("window.%s — the replay's window uses hud_key %r and quit_keys %s", window.key_problem(),
+    log.warning("window.%s — the replay's window uses hud_key %r and quit_keys %s", problem,
                 default.hud_key, list(default.quit_keys))
     return dataclasses.replace(window, hud_key=default.hud_key, quit_keys=default.quit_keys)
 

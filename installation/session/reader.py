@@ -289,11 +289,14 @@ def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _string(v) -> bool:
+    return isinstance(v, str)
+
+
 _TAG_KINDS = {
     "f": (_number, "a number"), "d": (_number, "a number"),
-    "i": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
-    "h": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
-    "s": (lambda v: isinstance(v, str), "a string"), "S": (lambda v: isinstance(v, str), "a string"),
+    "i": (_is_int, "a whole number"), "h": (_is_int, "a whole number"),
+    "s": (_string, "a string"), "S": (_string, "a string"),
     "T": (lambda v: v is True, "true"), "F": (lambda v: v is False, "false"), "N": (lambda v: v is None, "null"),
 }
 
